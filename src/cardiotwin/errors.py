@@ -1,0 +1,55 @@
+"""The exceptions cardiotwin raises for bad input.
+
+Every check at a boundary (a file, an image, a mesh, an ECG) raises one of these with a message
+that says what is wrong and how to fix it, instead of letting a traceback escape from deep inside
+a library. They subclass the matching built-in exception so generic handlers keep working.
+"""
+
+from __future__ import annotations
+
+
+class CardiotwinError(Exception):
+    """Base class of all errors raised by cardiotwin on purpose."""
+
+
+class InputError(CardiotwinError, ValueError):
+    """The input is present but not usable as given."""
+
+
+class InputFileNotFoundError(CardiotwinError, FileNotFoundError):
+    """A file or folder the user named does not exist."""
+
+
+class CorruptFileError(InputError):
+    """A file exists but cannot be parsed in the format its name announces."""
+
+
+class AmbiguousDicomSeriesError(InputError):
+    """A DICOM folder holds more than one series and none was chosen."""
+
+
+class UnknownLabelError(InputError, KeyError):
+    """A label name or integer outside cardiotwin's label convention."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; keep it readable
+        return str(self.args[0]) if self.args else ""
+
+
+class InvalidImageError(InputError):
+    """An image with impossible geometry (spacing, direction) or values."""
+
+
+class InvalidMeshError(InputError):
+    """A mesh with out-of-range indices, non-finite points, inverted or degenerate elements."""
+
+
+class InvalidSignalError(InputError):
+    """An ECG with NaN/inf samples, a bad sampling rate or inconsistent shapes."""
+
+
+class MissingLeadsError(InputError):
+    """An ECG lacks leads that the requested operation needs."""
+
+
+class AnatomyError(InputError):
+    """A label map whose anatomy cannot support the requested stage (missing chamber, ...)."""

@@ -1,0 +1,26 @@
+"""Shared fixtures: the real public data beside the repository, and cached synthetic patients."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import pytest
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    """``../shared/data``; tests using it skip on a machine without it (a fresh user checkout)."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real public data not found at {SHARED_DATA} (present in CI, absent on fresh machines)")
+    return SHARED_DATA
+
+
+@lru_cache(maxsize=4)
+def phantom(seed: int = 0, spacing: float = 1.0, modality: str = "ct"):
+    """Phantoms are deterministic, so tests share them instead of regenerating."""
+    from cardiotwin.phantom import generate_phantom
+
+    return generate_phantom(seed=seed, spacing=spacing, modality=modality)
