@@ -1,0 +1,1 @@
+"""Anatomical twin: walls and valves, landmarks, meshes, coordinates and fibres."""

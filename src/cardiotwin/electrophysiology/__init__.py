@@ -1,0 +1,1 @@
+"""Electrophysiology: activation (eikonal), conduction system, repolarisation and action potentials."""
