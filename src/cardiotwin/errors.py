@@ -53,3 +53,17 @@ class MissingLeadsError(InputError):
 
 class AnatomyError(InputError):
     """A label map whose anatomy cannot support the requested stage (missing chamber, ...)."""
+
+
+class InvalidSystemError(InputError):
+    """A finite-element problem that cannot be set up: mismatched sizes, non-finite entries, a
+    matrix that is not square or symmetric, conductivities that are not positive (definite)."""
+
+
+class SingularSystemError(InvalidSystemError):
+    """A linear problem without a unique solution: a region with no Dirichlet node, nodes that
+    belong to no element, or a pure-Neumann right-hand side whose sources and sinks do not balance."""
+
+
+class ConvergenceError(CardiotwinError, RuntimeError):
+    """An iterative solver stopped before reaching the requested tolerance."""
