@@ -67,3 +67,17 @@ class SingularSystemError(InvalidSystemError):
 
 class ConvergenceError(CardiotwinError, RuntimeError):
     """An iterative solver stopped before reaching the requested tolerance."""
+
+
+class InvalidFieldError(InputError):
+    """A per-node or per-cell field (activation or repolarisation times, lead-field weights) with
+    the wrong shape or values that are NaN, infinite where not allowed, or inconsistent."""
+
+
+class InvalidParameterError(InputError):
+    """A model parameter (action-potential shape, conductivity, sampling) outside its valid range."""
+
+
+class ElectrodeError(InputError):
+    """Electrode positions that cannot be used: wrong shape, non-finite, or inside/too close to the
+    tissue for the requested model."""
