@@ -18,6 +18,7 @@ from cardiotwin.errors import (
 from cardiotwin.fem import (
     Solver,
     anisotropic_tensor,
+    assemble_csr,
     ball_mesh,
     cell_gradients,
     load_vector,
@@ -235,6 +236,27 @@ def test_poisson_ball_quadratic_solution():
     assert l2[-1] < 2e-2
 
 
+def test_conductivity_jump_series_layers_exact():
+    # two slabs in series (sigma 0.02 and 2.0 S/m, a 100x jump like lung vs blood), u = 1 at x = 0 and
+    # 0 at x = 1, insulated elsewhere: the exact u is piecewise linear with a kink on the interface
+    # x = 0.5, which is a mesh plane, so P1 reproduces it to solver precision
+    n = 24
+    p, c = box_mesh((n, n // 2, n // 2), lengths=(1.0, 0.5, 0.5))
+    centroid_x = p[c][:, :, 0].mean(axis=1)
+    s1, s2 = 0.02, 2.0
+    sigma = np.where(centroid_x < 0.5, s1, s2)
+    K = stiffness(p, c, sigma)
+    left, right = np.flatnonzero(p[:, 0] < 1e-12), np.flatnonzero(p[:, 0] > 1 - 1e-12)
+    for method in ("amg", "direct"):
+        sol = solve_dirichlet(K, np.zeros(len(p)), np.concatenate([left, right]),
+                              np.concatenate([np.ones(left.size), np.zeros(right.size)]), method=method)
+        current = 1.0 / (0.5 / s1 + 0.5 / s2)  # current density through the stack
+        x = p[:, 0]
+        exact = np.where(x <= 0.5, 1.0 - current * x / s1, current * (1.0 - x) / s2)
+        np.testing.assert_allclose(sol.x, exact, atol=1e-8)
+        # the Dirichlet reaction at the left face is the total current (flux x area 0.25)
+        np.testing.assert_allclose((K @ sol.x)[left].sum(), current * 0.25, rtol=1e-7)
+
 def test_amg_and_direct_agree_and_solver_reuse():
     p, c = box_mesh((12, 12, 12))
     K = stiffness(p, c)
@@ -406,6 +428,10 @@ def test_mesh_and_conductivity_errors():
         anisotropic_tensor(np.zeros((3, 3)), 0.3, 0.1)
     with pytest.raises(InvalidSystemError, match="parallel"):
         anisotropic_tensor(np.eye(3), 0.3, 0.1, sheet=2 * np.eye(3), sigma_n=0.05)
+    with pytest.raises(InvalidSystemError, match="recompute"):
+        stiffness(p, c, shape=shape_gradients(*box_mesh((1, 1, 1))))
+    with pytest.raises(InvalidSystemError, match="element matrices"):
+        assemble_csr(c, len(p), np.zeros((len(c), 3, 3)))
     with pytest.raises(InvalidSystemError, match="f_nodes"):
         load_vector(p, c, np.ones(len(p) - 1))
     with pytest.raises(InvalidSystemError, match="NaN"):

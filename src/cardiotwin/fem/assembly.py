@@ -61,6 +61,52 @@ def check_mesh(points: np.ndarray, cells: np.ndarray) -> tuple[np.ndarray, np.nd
     return pts, cel
 
 
+@njit(cache=True)
+def _shape_kernel(pts, cells):  # pragma: no cover - compiled
+    """Per cell: shape-function gradients (m, 4, 3), 6 x signed volume, squared longest edge."""
+    m = cells.shape[0]
+    grads = np.empty((m, 4, 3))
+    det = np.empty(m)
+    longest2 = np.empty(m)
+    e = np.empty((3, 3))
+    for c in range(m):
+        i0 = cells[c, 0]
+        for k in range(3):
+            ik = cells[c, k + 1]
+            for d in range(3):
+                e[k, d] = pts[ik, d] - pts[i0, d]
+        # rows of the inverse-transpose: (e2 x e3, e3 x e1, e1 x e2) / det
+        c1x = e[1, 1] * e[2, 2] - e[1, 2] * e[2, 1]
+        c1y = e[1, 2] * e[2, 0] - e[1, 0] * e[2, 2]
+        c1z = e[1, 0] * e[2, 1] - e[1, 1] * e[2, 0]
+        c2x = e[2, 1] * e[0, 2] - e[2, 2] * e[0, 1]
+        c2y = e[2, 2] * e[0, 0] - e[2, 0] * e[0, 2]
+        c2z = e[2, 0] * e[0, 1] - e[2, 1] * e[0, 0]
+        c3x = e[0, 1] * e[1, 2] - e[0, 2] * e[1, 1]
+        c3y = e[0, 2] * e[1, 0] - e[0, 0] * e[1, 2]
+        c3z = e[0, 0] * e[1, 1] - e[0, 1] * e[1, 0]
+        dt = e[0, 0] * c1x + e[0, 1] * c1y + e[0, 2] * c1z
+        det[c] = dt
+        best = 0.0
+        for a in range(4):
+            for b in range(a + 1, 4):
+                ia, ib = cells[c, a], cells[c, b]
+                l2 = 0.0
+                for d in range(3):
+                    diff = pts[ib, d] - pts[ia, d]
+                    l2 += diff * diff
+                if l2 > best:
+                    best = l2
+        longest2[c] = best
+        inv = 1.0 / dt if dt != 0.0 else 0.0
+        grads[c, 1, 0], grads[c, 1, 1], grads[c, 1, 2] = c1x * inv, c1y * inv, c1z * inv
+        grads[c, 2, 0], grads[c, 2, 1], grads[c, 2, 2] = c2x * inv, c2y * inv, c2z * inv
+        grads[c, 3, 0], grads[c, 3, 1], grads[c, 3, 2] = c3x * inv, c3y * inv, c3z * inv
+        for d in range(3):
+            grads[c, 0, d] = -(grads[c, 1, d] + grads[c, 2, d] + grads[c, 3, d])
+    return grads, det, longest2
+
+
 def shape_gradients(points: np.ndarray, cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Gradients of the four P1 shape functions of every cell and the cell volumes.
 
@@ -70,15 +116,7 @@ def shape_gradients(points: np.ndarray, cells: np.ndarray) -> tuple[np.ndarray, 
     :class:`InvalidMeshError`.
     """
     pts, cel = check_mesh(points, cells)
-    p0 = pts[cel[:, 0]]
-    e1 = pts[cel[:, 1]] - p0
-    e2 = pts[cel[:, 2]] - p0
-    e3 = pts[cel[:, 3]] - p0
-    c23 = np.cross(e2, e3)
-    det = np.einsum("ij,ij->i", e1, c23)  # 6 x signed volume
-    longest2 = np.max(
-        [np.einsum("ij,ij->i", e, e) for e in (e1, e2, e3, e2 - e1, e3 - e1, e3 - e2)], axis=0
-    )
+    grads, det, longest2 = _shape_kernel(pts, cel)
     degenerate = np.abs(det) <= 6e-9 * longest2**1.5
     if degenerate.any():
         first = int(np.flatnonzero(degenerate)[0])
@@ -86,13 +124,20 @@ def shape_gradients(points: np.ndarray, cells: np.ndarray) -> tuple[np.ndarray, 
             f"{int(degenerate.sum())} degenerate (zero-volume) tetrahedra, e.g. cell {first} with vertices "
             f"{cel[first].tolist()}; P1 gradients are undefined on them: remesh or remove them"
         )
-    grads = np.empty((len(cel), 4, 3))
-    inv = 1.0 / det
-    grads[:, 1] = c23 * inv[:, None]
-    grads[:, 2] = np.cross(e3, e1) * inv[:, None]
-    grads[:, 3] = np.cross(e1, e2) * inv[:, None]
-    grads[:, 0] = -(grads[:, 1] + grads[:, 2] + grads[:, 3])
     return grads, np.abs(det) / 6.0
+
+
+def _shape_of(pts: np.ndarray, cel: np.ndarray, shape) -> tuple[np.ndarray, np.ndarray]:
+    """The caller's precomputed (grads, volumes), checked against the mesh, or freshly computed."""
+    if shape is None:
+        return shape_gradients(pts, cel)
+    grads, vol = shape
+    if np.shape(grads) != (len(cel), 4, 3) or np.shape(vol) != (len(cel),):
+        raise InvalidSystemError(
+            f"shape=(grads, volumes) must have shapes ({len(cel)}, 4, 3) and ({len(cel)},) for this mesh, got "
+            f"{np.shape(grads)} and {np.shape(vol)}; recompute it with shape_gradients(points, cells)"
+        )
+    return grads, vol
 
 
 # ------------------------------------------------------------------------------------ assembly
@@ -230,7 +275,7 @@ def stiffness(
     ``shape``: precomputed :func:`shape_gradients` output to skip recomputing it.
     """
     pts, cel = check_mesh(points, cells)
-    grads, vol = shape_gradients(pts, cel) if shape is None else shape
+    grads, vol = _shape_of(pts, cel, shape)
     scalar, tensor = _conductivity(conductivity, len(cel))
     if tensor is None:
         elem = np.matmul(grads, np.swapaxes(grads, 1, 2))
@@ -308,7 +353,7 @@ def mass(
     pts, cel = check_mesh(points, cells)
     if lumped:
         return sp.diags(lumped_mass(pts, cel, shape=shape), format="csr")
-    vol = shape_gradients(pts, cel)[1] if shape is None else shape[1]
+    vol = _shape_of(pts, cel, shape)[1]
     elem = (vol / 20.0)[:, None, None] * (np.ones((4, 4)) + np.eye(4))[None]
     return assemble_csr(cel, len(pts), elem)
 
@@ -318,7 +363,7 @@ def lumped_mass(
 ) -> np.ndarray:
     """Row sums of the P1 mass matrix (n,): a quarter of the volume of every adjacent cell, mm^3."""
     pts, cel = check_mesh(points, cells)
-    vol = shape_gradients(pts, cel)[1] if shape is None else shape[1]
+    vol = _shape_of(pts, cel, shape)[1]
     return np.bincount(cel.ravel(), weights=np.repeat(vol / 4.0, 4), minlength=len(pts))
 
 
@@ -336,7 +381,7 @@ def load_vector(
         raise InvalidSystemError(f"f_nodes must have shape ({len(pts)},) or ({len(pts)}, k), got {f.shape}")
     if not np.all(np.isfinite(f)):
         raise InvalidSystemError("f_nodes has NaN/inf values")
-    vol = shape_gradients(pts, cel)[1] if shape is None else shape[1]
+    vol = _shape_of(pts, cel, shape)[1]
     f2 = f.reshape(len(pts), -1)
     fc = f2[cel]  # (m, 4, k)
     # (M_e f_e)_a = V/20 (f_a + sum_b f_b)

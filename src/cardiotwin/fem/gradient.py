@@ -14,7 +14,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from cardiotwin.errors import InvalidSystemError
-from cardiotwin.fem.assembly import check_mesh, shape_gradients
+from cardiotwin.fem.assembly import _shape_of, check_mesh
 
 __all__ = ["cell_gradients", "nodal_gradients"]
 
@@ -41,7 +41,7 @@ def cell_gradients(
     """
     pts, cel = check_mesh(points, cells)
     f = _field(u, len(pts))
-    grads = shape_gradients(pts, cel)[0] if shape is None else shape[0]
+    grads = _shape_of(pts, cel, shape)[0]
     if f.ndim == 1:
         return np.einsum("mad,ma->md", grads, f[cel])
     return np.einsum("mad,mak->mkd", grads, f[cel])
@@ -59,7 +59,7 @@ def nodal_gradients(
     Nodes that belong to no cell get NaN.
     """
     pts, cel = check_mesh(points, cells)
-    shp = shape_gradients(pts, cel) if shape is None else shape
+    shp = _shape_of(pts, cel, shape)
     g = cell_gradients(pts, cel, u, shape=shp)
     vol = shp[1]
     m, n = len(cel), len(pts)

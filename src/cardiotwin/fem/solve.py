@@ -32,8 +32,10 @@ __all__ = ["Solution", "Solver", "solve_dirichlet", "solve_neumann"]
 
 Method = Literal["auto", "amg", "direct"]
 
-#: below this many unknowns "auto" uses the direct solver (faster than AMG setup + CG there)
-DIRECT_BELOW = 20_000
+#: below this many unknowns "auto" uses the direct solver: on 3-D P1 Laplacians one LU
+#: (minimum-degree ordering) beats AMG setup + CG up to ~10k unknowns (benchmarks/bench_fem.py), and
+#: every further right-hand side costs only two triangular solves
+DIRECT_BELOW = 10_000
 #: AMG failures in "auto" fall back to LU only up to this size (3-D LU fill grows ~ n^(4/3))
 DIRECT_FALLBACK_LIMIT = 300_000
 
@@ -152,7 +154,9 @@ class Solver:
                     raise InvalidSystemError(f"a boolean fixed-node mask needs shape ({n},), got {fixed_arr.shape}")
                 fixed_arr = np.flatnonzero(fixed_arr)
             if fixed_arr.ndim != 1 or (fixed_arr.size and not np.issubdtype(fixed_arr.dtype, np.integer)):
-                raise InvalidSystemError(f"fixed_nodes must be a 1-D array of node indices, got {fixed_arr.dtype} {fixed_arr.shape}")
+                raise InvalidSystemError(
+                    f"fixed_nodes must be a 1-D array of node indices, got {fixed_arr.dtype} {fixed_arr.shape}"
+                )
             if fixed_arr.size == 0:
                 raise SingularSystemError(
                     "no Dirichlet (fixed) nodes: the problem is unconstrained and K is singular; fix at least one "
@@ -295,7 +299,8 @@ class Solver:
                 comp, col = np.argwhere(bad)[0]
                 raise SingularSystemError(
                     f"the right-hand side is incompatible with a pure-Neumann problem: its sources do not balance "
-                    f"(sum b = {sums[comp, col]:.4g} over connected region {comp}, vs sum |b| = {mags[comp, col]:.4g}); "
+                    f"(sum b = {sums[comp, col]:.4g} over connected region {comp}, vs sum |b| = "
+                    f"{mags[comp, col]:.4g}); "
                     "inject as much current as you withdraw, or pass project=True to remove the mean"
                 )
             counts = np.bincount(labels, minlength=n_comp).astype(float)
