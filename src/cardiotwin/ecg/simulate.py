@@ -19,10 +19,11 @@ ApShape`) V_n(t) = V_rest + f(t - AT_n) + g(t - RT_n), so by linearity
 
 :func:`ecg_direct` forms the nodes x samples voltage matrix (the reference, O(n T) per lead).
 :func:`ecg_fast` bins the AT and RT impulses onto a time grid ``oversample`` times finer than the
-output, splitting each weight linearly between the two neighbouring bins (first-order-accurate
-sub-sample placement, exact for times on the grid), and convolves the two impulse trains with the
-sampled f and g by FFT: O(n L + L S log S) for S grid samples. Impulses long before the window
-(where f or g has already reached its final value) add a constant; impulses after it add nothing.
+output, splitting each weight linearly between the two neighbouring bins (sub-sample placement
+with an O(step^2) error, exact for times on the grid), and convolves the two impulse trains with
+the sampled f and g by FFT (in difference form, f and g being constant outside short supports):
+O(n L + L S log S) for S fine samples instead of O(n L T). Impulses long before the window (where
+f or g has already reached its final value) add a constant; impulses after it add nothing.
 :func:`ecg_fast_batch` does the same for many parameter sets at once.
 
 Nodes that never activate (AT = +inf) stay at rest (only V_rest sum w, which vanishes for true
@@ -64,6 +65,8 @@ ELECTRODES = ("RA", "LA", "LL", "V1", "V2", "V3", "V4", "V5", "V6")
 
 #: default fine grid: at least this many fine steps per upstroke (see :func:`ecg_fast`)
 _STEPS_PER_UPSTROKE = 6.0
+#: parameter sets binned and transformed together in ecg_fast_batch
+_BATCH_CHUNK = 8
 
 
 # ------------------------------------------------------------------------------------ checks
@@ -193,35 +196,39 @@ def ecg_direct(
 
 
 class _Grid:
-    """Fine time grid, impulse bins and the FFT of the sampled f and g for one (shape, timing)."""
+    """Fine time grid, impulse bins and the spectra of the sampled f and g for one (shape, timing).
+
+    Impulses are binned at u_j = t0 - lead h + j h, j < n_bins; the output sample t0 + k h is
+    sum_j c_j H((k + lead - j) h). Since f and g are constant outside their supports, the kernel
+    is convolved in difference form, H = cumsum(D) with D = diff(H) of short support, so the FFT
+    covers n_bins + |supp D| instead of twice the window: y = cumsum(c * D)."""
 
     def __init__(self, shape: ApShape, fs: float, n_out: int, oversample: int):
         self.m_over = oversample
         self.h = 1000.0 / fs / oversample  # fine step, ms
-        self.n_out = n_out
         self.n_fine = (n_out - 1) * oversample + 1
         f0, f1 = shape.f_support
         g0, g1 = shape.g_support
         lo, hi = min(f0, g0, 0.0), max(f1, g1, 0.0)
-        self.lead = int(math.ceil(hi / self.h)) + 1  # bins before t0 (events earlier: constant)
-        self.lag = int(math.ceil(-lo / self.h))  # kernel samples at negative lags
+        self.lead = int(math.ceil(hi / self.h)) + 1  # bins before t0 (earlier impulses: constant)
+        self.lag = int(math.ceil(-lo / self.h))  # kernel samples at negative lags (H = 0 before)
         self.n_bins = self.lead + self.n_fine + self.lag
-        n_kernel = self.n_fine + self.lead + self.lag
-        self.nfft = sfft.next_fast_len(self.n_bins + n_kernel - 1, real=True)
-        tau = (np.arange(n_kernel) - self.lag) * self.h
-        self.f_hat = sfft.rfft(shape.upstroke_plateau(tau), self.nfft)
-        self.g_hat = sfft.rfft(shape.repolarisation(tau), self.nfft)
+        n_diff = self.lag + self.lead + 1  # D = 0 beyond: H constant for lags >= hi
+        self.nfft = sfft.next_fast_len(self.n_bins + n_diff - 1, real=True)
+        tau = (np.arange(n_diff) - self.lag) * self.h
+        self.f_hat = sfft.rfft(np.diff(shape.upstroke_plateau(tau), prepend=0.0), self.nfft)
+        self.g_hat = sfft.rfft(np.diff(shape.repolarisation(tau), prepend=0.0), self.nfft)
         self.f_inf, self.g_inf, self.v_rest = shape.f_inf, shape.g_inf, shape.v_rest_mv
         self.first = self.lead + self.lag  # index of t0 in the full convolution
 
     def finish(self, cf: np.ndarray, cg: np.ndarray, const: np.ndarray, rowsum: np.ndarray) -> np.ndarray:
         """ECG (..., L, T) from binned impulse trains (..., n_bins, L) and constants (..., L)."""
-        spec = sfft.rfft(cf, self.nfft, axis=-2, workers=-1)
+        spec = sfft.rfft(cf, self.nfft, axis=-2)
         spec *= self.f_hat[:, None]
-        spec += sfft.rfft(cg, self.nfft, axis=-2, workers=-1) * self.g_hat[:, None]
-        full = sfft.irfft(spec, self.nfft, axis=-2, workers=-1)
-        out = np.swapaxes(full[..., self.first : self.first + self.n_fine : self.m_over, :], -1, -2)
-        return np.ascontiguousarray(out + (const + self.v_rest * rowsum)[..., None])
+        spec += sfft.rfft(cg, self.nfft, axis=-2) * self.g_hat[:, None]
+        full = sfft.irfft(spec, self.nfft, axis=-2)[..., : self.first + self.n_fine, :]
+        out = np.cumsum(full, axis=-2)[..., self.first :: self.m_over, :]
+        return np.ascontiguousarray(np.swapaxes(out, -1, -2) + (const + self.v_rest * rowsum)[..., None])
 
 
 @lru_cache(maxsize=16)
@@ -350,14 +357,19 @@ def ecg_fast_batch(
     at_batch, rt_batch = _check_times(at_batch, rt_batch, (at_batch.shape[0], w.shape[1]), values=False)
     grid = _grid(shape, float(fs), n_out, _oversample(shape, fs, oversample))
     b, n_leads = at_batch.shape[0], w.shape[0]
-    cf = np.zeros((b, grid.n_bins, n_leads))
-    cg = np.zeros((b, grid.n_bins, n_leads))
-    const = np.zeros((b, n_leads))
     u0 = t0_ms - grid.lead * grid.h
-    ok = _bin_batch(w, at_batch, rt_batch, u0, grid.h, grid.n_bins, grid.f_inf, grid.g_inf, cf, cg, const)
-    if not ok.all():
-        _report_bad_times(at_batch, rt_batch)
-    return grid.finish(cf, cg, const, rowsum)
+    out = np.empty((b, n_leads, n_out))
+    for lo in range(0, b, _BATCH_CHUNK):  # chunks of parameter sets keep the bins in cache
+        hi = min(b, lo + _BATCH_CHUNK)
+        cf = np.zeros((hi - lo, grid.n_bins, n_leads))
+        cg = np.zeros((hi - lo, grid.n_bins, n_leads))
+        const = np.zeros((hi - lo, n_leads))
+        ok = _bin_batch(w, at_batch[lo:hi], rt_batch[lo:hi], u0, grid.h, grid.n_bins, grid.f_inf, grid.g_inf,
+                        cf, cg, const)
+        if not ok.all():
+            _report_bad_times(at_batch[lo:hi], rt_batch[lo:hi])
+        out[lo:hi] = grid.finish(cf, cg, const, rowsum)
+    return out
 
 
 # ------------------------------------------------------------------------------------ 12 leads
