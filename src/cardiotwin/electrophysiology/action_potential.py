@@ -46,7 +46,7 @@ import numpy as np
 
 from cardiotwin.errors import InvalidFieldError, InvalidParameterError
 
-__all__ = ["ApShape", "TAIL", "PARAMETER_RANGES", "apd"]
+__all__ = ["ApShape", "TAIL", "PARAMETER_RANGES", "apd", "check_times"]
 
 TAIL = 1e-12
 _LN_TAIL = math.log(1.0 / TAIL)  # ~27.6: exp(-27.6) = 1e-12
