@@ -17,9 +17,10 @@ that beat:
    irregular, e.g. atrial fibrillation) and beats that correlate poorly with the template.
 4. :func:`delineate` -- fiducials from all leads jointly: QRS onset/offset from the spatial
    velocity with a noise-adaptive threshold (as in vectorcardiographic delineators, e.g. Laguna et
-   al., Comput Biomed Res 1994), T and P ends from the root-mean-square curve with the trapezium-area
-   method of Zhang et al. (IEEE TBME 53:2544, 2006). A P wave is reported only when the median beat
-   has one *and* the individual beats agree on it (atrial fibrillation gives neither).
+   al., Comput Biomed Res 1994), the T end from the root-mean-square curve with the area indicator
+   of Zhang et al. (IEEE TBME 53:2544, 2006) and the P boundaries with the trapezium area of
+   Vázquez-Seisdedos et al. (2011). A P wave is reported only when the median beat has one *and*
+   the individual beats agree on it (atrial fibrillation gives neither).
 5. :func:`preprocess` chains them, excluding flat/absent leads and deriving absent limb leads from
    I and II when possible.
 
@@ -44,6 +45,9 @@ MIN_BEATS = 3
 FLAT_LEAD_MV = 0.03
 """A cleaned lead whose robust peak-to-peak amplitude is below this (mV) counts as flat."""
 
+P_MIN_CORR = 0.75
+"""A P wave is reported only if the beats' P segments correlate with the median's at least this much
+(median over beats; and three quarters of the beats above 0.5)."""
 NOISY_BEAT_MV = 0.05
 """A beat is rejected as noisy only if its RMS residual from the template exceeds this (mV) as well."""
 
@@ -193,10 +197,10 @@ def clean(
     if not 0 < highpass_hz < fs / 2:
         raise InputError(f"highpass_hz must lie in (0, {fs / 2:g}) Hz, got {highpass_hz}")
     n = ecg.n_samples
-    if n < 3 * fs / highpass_hz / 10:  # need a few high-pass time constants
+    if n < fs:  # the 0.5 Hz high-pass needs a few of its time constants to settle
         raise InvalidSignalError(
-            f"record of {ecg.duration_ms:.0f} ms is too short to filter at {highpass_hz} Hz; "
-            f"give at least {MIN_DURATION_S:g} s"
+            f"record of {ecg.duration_ms:.0f} ms is too short to filter; give at least "
+            f"{MIN_DURATION_S:g} s (10 s is the clinical standard)"
         )
     x = ecg.signals - np.median(ecg.signals, axis=1, keepdims=True)
     pad = int(min(n - 1, round(2 * fs)))
@@ -261,9 +265,13 @@ def _pan_tompkins_decide(
     cand: np.ndarray, mwi: np.ndarray, slope: np.ndarray, fs: float, refractory: int
 ) -> list[int]:
     """Pan-Tompkins adaptive thresholds (signal/noise peak levels), T-wave test and search-back."""
-    learn = int(min(len(mwi), 2 * fs))
-    spki = 0.33 * mwi[:learn].max()
-    npki = 0.5 * mwi[:learn].mean()
+    if len(cand) == 0:
+        return []
+    # initial signal/noise levels from the whole record's candidates (QRS make up the larger
+    # ones), robust to a single artefact, where Pan & Tompkins learn from the first 2 s
+    levels = np.sort(mwi[cand])[::-1]
+    spki = float(np.median(levels[: max(1, int(0.3 * len(levels)))]))
+    npki = float(np.median(levels[len(levels) // 2:]))
     half_slope = int(round(0.075 * fs))
     t_window = int(round(0.360 * fs))
 
@@ -273,22 +281,22 @@ def _pan_tompkins_decide(
     qrs: list[int] = []
     qrs_slopes: list[float] = []
     rr: list[int] = []
-    accepted = np.zeros(len(cand), dtype=bool)
+    last_k = -1  # index in ``cand`` of the last accepted QRS
     for k, p in enumerate(cand):
         # search-back: no QRS for 1.66 mean RR -> take the largest candidate above the lower threshold
         if len(rr) >= 2 and qrs and p - qrs[-1] > 1.66 * np.mean(rr[-8:]):
             thr2 = 0.5 * (npki + 0.25 * (spki - npki))
-            between = [j for j in range(k) if not accepted[j] and cand[j] > qrs[-1] + refractory
+            between = [j for j in range(last_k + 1, k) if cand[j] > qrs[-1] + refractory
                        and p - cand[j] > refractory]
             if between:
                 j = max(between, key=lambda j: mwi[cand[j]])
                 if mwi[cand[j]] > thr2:
-                    accepted[j] = True
+                    last_k = j
                     rr.append(int(cand[j] - qrs[-1]))
                     qrs.append(int(cand[j]))
                     qrs_slopes.append(max_slope(int(cand[j])))
                     spki = 0.25 * mwi[cand[j]] + 0.75 * spki
-        v = mwi[p]
+        v = min(mwi[p], 3.0 * spki)  # bounded, so one artefact cannot lift the threshold for good
         thr1 = npki + 0.25 * (spki - npki)
         if v > thr1:
             s = max_slope(int(p))
@@ -297,7 +305,7 @@ def _pan_tompkins_decide(
                 continue
             if qrs:
                 rr.append(int(p - qrs[-1]))
-            accepted[k] = True
+            last_k = k
             qrs.append(int(p))
             qrs_slopes.append(s)
             spki = 0.125 * v + 0.875 * spki
@@ -352,11 +360,15 @@ def median_beat(
 
     Beats whose window [R - before_ms, R + after_ms] leaves the record are skipped. When the rhythm
     is regular, beats whose preceding RR differs from the median RR by more than ``rr_tolerance``
-    (premature beats and beats after a pause) are rejected; when more than a quarter of the beats
-    would be, the rhythm is called irregular (e.g. atrial fibrillation) and RR is not used. The
-    remaining beats are aligned to a first template by multi-lead cross-correlation (up to
-    ``max_shift_ms``), and beats whose QRS correlates below ``min_corr`` with the template or whose
-    residual is an outlier are rejected before the final median.
+    (premature beats and beats after a pause), and beats whose window runs into a premature next
+    beat, are rejected. The rhythm counts as irregular (e.g. atrial fibrillation; RR is then not
+    used) when the median successive RR change exceeds 6 % of the median RR or more than a quarter
+    of the beats would be rejected. The remaining beats are aligned to a first template by
+    multi-lead cross-correlation of their QRS (R ± 100 ms, shifts up to ``max_shift_ms``), their
+    per-lead level is matched to the template's, and beats whose QRS correlates below
+    ``min_corr`` with the template, or whose residual over the QRS-T part is an outlier (median +
+    5 MAD, and above both twice the median and ``NOISY_BEAT_MV``), are rejected before the final
+    median. At least ``MIN_BEATS`` must remain (:class:`InvalidSignalError` otherwise).
     """
     fs = ecg.fs
     r = np.asarray(r_peaks)
@@ -491,14 +503,18 @@ def _require_beats(n_ok: int, n_total: int, rejected: dict[str, int], ecg: Ecg) 
 def delineate(beat: Beat) -> Fiducials:
     """P, QRS and T fiducials of a median beat from all its leads jointly.
 
-    QRS: the spatial velocity (SV, the norm of the lead derivatives after a 40 Hz low-pass) exceeds
-    30 % of its peak over a "core" around R; the onset (offset) is the end (start) of the nearest
-    run of at least 10 ms before (after) the core where SV stays under ``floor + 6 %`` of its range,
-    walked back to the local SV minimum. T: on the RMS over leads (each lead referred to its PQ
-    junction level) the T peak is the RMS maximum after the J point and the T end the trapezium-area
-    point (Zhang et al. 2006) after the steepest descent. P: the same on the segment between the
-    previous T end and the QRS, reported only when the P bump is large enough and the individual
-    beats agree on it (median correlation with the median P >= 0.5).
+    QRS: the spatial velocity (SV, the norm of the lead derivatives after a 60 Hz low-pass) exceeds
+    30 % of its peak over a "core" around R; the onset (offset) is the edge, nearest the core, of
+    the first run of at least 10 ms before (after) it where SV stays under ``floor + 6 %`` of its
+    range (floor: 10th percentile of SV over the beat). The run length keeps short dips inside the
+    QRS (e.g. at a Q trough) from ending it. T: on the RMS over leads (each lead referred to its PQ
+    junction level, 40 Hz low-pass) the T peak is the RMS maximum from J + 60 ms and the T end the
+    maximum of Zhang et al.'s (2006) area indicator (area over a 128 ms window between the curve
+    and the level at the candidate point), searched up to 60 ms before the next QRS. P: between the
+    previous T end and the QRS, the RMS bump's onset and offset by the trapezium-area method
+    (Vázquez-Seisdedos et al., BioMed Eng OnLine 10:77, 2011); reported only when the bump is at
+    least 20 µV and the individual beats agree on it (median correlation with the median P at
+    least ``P_MIN_CORR``), so atrial fibrillation's waves, which the median averages away, give none.
     """
     ecg = beat.ecg
     fs = ecg.fs
@@ -584,7 +600,12 @@ def _quiet_edge(sv: np.ndarray, thr: float, start: int, stop: int, run: int, bac
 
 
 def _trapezium_end(s: np.ndarray, ds: np.ndarray, peak: int, limit: int, min_span: int, span: int) -> int:
-    """End of a positive wave peaking at ``peak`` by Zhang et al.'s trapezium area, searched to ``limit``."""
+    """End of a positive wave peaking at ``peak`` by the trapezium area (Vázquez-Seisdedos 2011).
+
+    From the steepest descent point tm after the peak (searched to ``min_span`` past the last
+    half-maximum point, so a second hump does not fool it) to tr = tm + ``span`` (at most
+    ``limit``), the end is the t maximising 0.5 (s[tm] - s[t]) (2 tr - t - tm).
+    """
     if limit - peak < 3:
         return int(limit)
     seg = s[peak:limit + 1]
@@ -600,6 +621,11 @@ def _trapezium_end(s: np.ndarray, ds: np.ndarray, peak: int, limit: int, min_spa
 
 
 def _zhang_end(s: np.ndarray, peak: int, limit: int, window: int, smooth: int) -> int:
+    """T end by Zhang et al.'s area indicator on a positive curve ``s`` (the RMS of the leads).
+
+    For each candidate k in (peak, limit], A(k) = sum over the ``window`` samples up to k of
+    (s[j] - level(k)), level(k) being s averaged over k +- ``smooth``; the end is argmax A.
+    """
     k = np.arange(peak + 1, limit + 1)
     cs = np.concatenate([[0.0], np.cumsum(s)])
     lo = np.maximum(k - window + 1, 0)
@@ -624,6 +650,13 @@ def _find_p(
     """(onset, peak, offset) samples of a P wave that is real and consistent across beats, else None."""
     fs = beat.ecg.fs
     hi = qrs_on - smp(10)
+    # the P wave follows the previous beat's T end in (nearly) every beat: bound the search by a
+    # short preceding RR (10th percentile), not the median, or an irregular rhythm lets the
+    # previous T wave into the window
+    prev = np.flatnonzero(beat.used)
+    prev = prev[prev > 0]
+    if len(prev):
+        rr = min(rr, float(np.percentile(np.diff(beat.r_peaks)[prev - 1], 10)) / fs * 1000.0)
     lo = max(smp(10), t_end - smp(rr) + smp(40), qrs_on - smp(300))
     if hi - lo < smp(60):
         return None
@@ -650,7 +683,8 @@ def _find_p(
         med = beat.ecg.signals[:, region]
         ind = beat.beats[:, :, region]
         corr = _corr(ind, med)
-        if np.median(corr) < 0.5:
+        # real P waves (PTB, 12 records): median >= 0.9 and every beat > 0.5; synthetic AF: <= 0.66
+        if np.median(corr) < P_MIN_CORR or np.mean(corr > 0.5) < 0.75:
             return None
     return p_on, peak, p_off
 
@@ -689,9 +723,10 @@ def preprocess(
 
     Requested leads that are absent or flat are left out of the beat and listed in
     ``Beat.excluded_leads`` (lead -> reason), so calibration can use the leads present; absent or
-    flat limb leads III, aVR, aVL, aVF are derived from I and II when those are usable (listed in
-    ``Beat.derived_leads``). Each lead of the median beat is referred to its PQ-junction level
-    (isoelectric line = 0 mV), the convention of simulated ECGs.
+    flat limb leads III, aVR, aVL, aVF are computed from the median I and II when those are usable
+    (listed in ``Beat.derived_leads``; they then obey Einthoven/Goldberger exactly). Leads not
+    requested (e.g. PTB's Frank leads vx, vy, vz) are ignored. Each lead of the median beat is
+    referred to its PQ-junction level (isoelectric line = 0 mV), the convention of simulated ECGs.
 
     Raises :class:`InvalidSignalError` for a record shorter than 2 s or with fewer than 3 usable
     beats, :class:`MissingLeadsError` when fewer than ``min_leads`` usable leads remain (lower
