@@ -385,6 +385,8 @@ def test_bad_arguments(sinus500):
         median_beat(ecg, np.array([10, 5, 20000]))
     with pytest.raises(InputError, match="r_peaks"):
         median_beat(ecg, np.array([1.5, 2.5]))
+    with pytest.raises(InputError, match="too short to delineate"):
+        delineate(median_beat(clean(ecg), detect_r_peaks(ecg), before_ms=100.0))
     beat = preprocess(ecg)
     bad = Fiducials(qrs_on_ms=500.0, r_ms=350.0, qrs_off_ms=400.0, t_peak_ms=600.0, t_end_ms=700.0)
     with pytest.raises(InputError, match="fiducials"):

@@ -525,6 +525,12 @@ def delineate(beat: Beat) -> Fiducials:
     def smp(ms: float) -> int:
         return int(round(ms * fs / 1000.0))
 
+    if r < smp(150) or n - r < smp(300):
+        raise InputError(
+            f"beat window {-r * to_ms:.0f}..{(n - r) * to_ms:.0f} ms around R is too short to delineate: "
+            "it needs at least 150 ms before R (300 ms to look for a P wave) and 300 ms after; "
+            "use median_beat's defaults (350 ms before, 600 ms after)"
+        )
     rr = beat.rr_median_ms if np.isfinite(beat.rr_median_ms) else 1000.0
     xs = _lowpass(ecg.signals, fs, 40.0)
     d = np.gradient(_lowpass(ecg.signals, fs, 60.0), axis=1) * (fs / 1000.0)
@@ -578,8 +584,7 @@ def delineate(beat: Beat) -> Fiducials:
 def _quiet_edge(sv: np.ndarray, thr: float, start: int, stop: int, run: int, backward: bool) -> int:
     """Walk from ``start`` towards ``stop`` to the first run of ``run`` samples with sv < thr.
 
-    Returns the run's sample nearest the QRS, moved to the local SV minimum next to it (the corner
-    where the wave departs from the isoelectric line).
+    Returns the run's sample nearest the QRS (where the complex leaves the quiet segment).
     """
     step = -1 if backward else 1
     idx = np.arange(start, stop, step)
