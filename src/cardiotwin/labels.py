@@ -2,7 +2,8 @@
 
 Every label map, mesh region tag and report in the project uses these integers. Values are grouped
 by tens (0-9 body, 10-19 blood pools, 20-29 chamber walls, 30-39 vessels, 40-49 valve planes) so a
-tag read in ParaView or an openCARP ``.elem`` file can be recognised at a glance.
+tag read in ParaView or an openCARP ``.elem`` file can be recognised at a glance. ``heart`` is the
+whole-heart tissue where walls are not told apart (coarse torso meshes, TotalSegmentator's "heart").
 
 TotalSegmentator (Wasserthal et al. 2023, Radiol Artif Intell 5:e230024) class names map into the
 convention with :data:`TOTALSEGMENTATOR_TO_CARDIOTWIN`, covering its ``total`` task (v1 and v2
@@ -21,6 +22,7 @@ LABELS: dict[str, int] = {
     "lung_left": 2,
     "lung_right": 3,
     "spine": 4,
+    "heart": 5,
     "lv_blood": 10,
     "rv_blood": 11,
     "la_blood": 12,
@@ -55,6 +57,7 @@ HEART = BLOOD_POOLS + CHAMBER_WALLS + VALVES
 
 TOTALSEGMENTATOR_TO_CARDIOTWIN: dict[str, str] = {
     # task "total", v2 names
+    "heart": "heart",
     "heart_myocardium": "lv_myocardium",
     "heart_atrium_left": "la_blood",
     "heart_ventricle_left": "lv_blood",

@@ -29,13 +29,15 @@ def _oriented(paths):
 
 
 KUHN_TETS = _oriented(_PATHS)
+KUHN_PATHS = np.array(_PATHS)  # vertex order along the cube diagonal, as newest-vertex bisection needs
 
 
-def kuhn_lattice(keep: np.ndarray, spacing=(1.0, 1.0, 1.0), origin=(0.0, 0.0, 0.0)):
+def kuhn_lattice(keep: np.ndarray, spacing=(1.0, 1.0, 1.0), origin=(0.0, 0.0, 0.0), path_order: bool = False):
     """Tetrahedra of the cubes where ``keep[i, j, k]`` is True.
 
     Cube (i, j, k) spans ``origin + spacing * [(i, j, k), (i+1, j+1, k+1)]``. Returns ``points``
-    (n, 3) in the same units as ``spacing``, ``cells`` (6 x cubes, 4) positively oriented, and
+    (n, 3) in the same units as ``spacing``, ``cells`` (6 x cubes, 4) positively oriented (or, with
+    ``path_order``, ordered along the cube diagonal for :mod:`cardiotwin.meshing.bisection`), and
     ``cube`` (6 x cubes, 3): the cube index of each tetrahedron (to carry voxel labels onto cells).
     Only the nodes used by kept cubes are returned.
     """
@@ -44,7 +46,7 @@ def kuhn_lattice(keep: np.ndarray, spacing=(1.0, 1.0, 1.0), origin=(0.0, 0.0, 0.
     nx, ny, nz = (s + 1 for s in keep.shape)
     corner_ids = ((cubes[:, None, 0] + _CORNERS[None, :, 0]) * ny + (cubes[:, None, 1] + _CORNERS[None, :, 1])) * nz \
         + (cubes[:, None, 2] + _CORNERS[None, :, 2])
-    cells_global = corner_ids[:, KUHN_TETS].reshape(-1, 4)
+    cells_global = corner_ids[:, KUHN_PATHS if path_order else KUHN_TETS].reshape(-1, 4)
     used, cells = np.unique(cells_global, return_inverse=True)
     cells = cells.reshape(-1, 4)
     ijk = np.stack(np.unravel_index(used, (nx, ny, nz)), axis=1)

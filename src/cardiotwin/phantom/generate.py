@@ -15,12 +15,17 @@ from cardiotwin.io.image import write_image
 from cardiotwin.phantom.heart import HeartModel, heart_frame
 from cardiotwin.phantom.intensity import synthesise
 from cardiotwin.phantom.params import PhantomParams, sample_params
-from cardiotwin.phantom.raster import grow_walls, paint
+from cardiotwin.anatomy.voxels import components
+from cardiotwin.anatomy.walls import grow_walls
+from cardiotwin.phantom.raster import paint
 from cardiotwin.phantom.shapes import Grid
+from cardiotwin.phantom.tissue import Tissue
 from cardiotwin.phantom.torso import paint_torso, spine_center
 from cardiotwin.types import Image, LabelImage
 
 MODALITIES = ("ct", "mr")
+WALL_TISSUE = {"rv_myocardium": Tissue.MYOCARDIUM, "la_wall": Tissue.MYOCARDIUM, "ra_wall": Tissue.MYOCARDIUM,
+               "aorta_wall": Tissue.VESSEL_WALL, "pulmonary_artery_wall": Tissue.VESSEL_WALL}
 MARGIN = 10.0  # air around the torso (mm)
 
 
@@ -86,10 +91,18 @@ def generate_phantom(seed: int = 0, spacing: float | tuple[float, float, float] 
     heart = HeartModel(p, base, spine_center_xy=spine_center(p), inferior_z=z_bottom)
     for op in heart.paints:
         paint(labels, tissue, grid, op)
-    grow_walls(labels, tissue, grid, heart.walls)
+    grow_walls(labels, grid.spacing, heart.walls, origin=(grid.x[0], grid.y[0], grid.z[0]),
+               max_thickness_mm=heart.max_wall_mm)
+    for wall, kind in WALL_TISSUE.items():
+        tissue[labels == lab.label(wall)] = kind
 
     centre = base - frame[:, 2] * 30.0
     win = grid.window(centre - 110.0, centre + 110.0)
+    for pool in lab.BLOOD_POOLS:  # separating lumens can leave specks of a pool behind: drop them
+        region = labels[win]
+        comp, _ = components(region == lab.label(pool))
+        region[comp > 1] = 0
+
     heart_mask = np.isin(labels[win], lab.labels_of(lab.HEART + lab.VESSEL_LUMENS + lab.VESSEL_WALLS))
     paint_torso(labels, tissue, grid, p, z_bottom, z_heart_bottom - 3.0, win, heart_mask)
 

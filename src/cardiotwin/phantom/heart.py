@@ -21,11 +21,14 @@ import numpy as np
 
 from cardiotwin.labels import LABELS as L
 from cardiotwin.phantom.params import PhantomParams
-from cardiotwin.phantom.raster import Paint, Wall
+from cardiotwin.anatomy.walls import WallRule, default_rules
+from cardiotwin.phantom.raster import Paint
 from cardiotwin.phantom.shapes import Clipped, Disc, Ellipsoid, Tube, polyline_tubes, unit
 from cardiotwin.phantom.tissue import Tissue
 
 VALVE_THICKNESS = 2.0
+WALL_PARAM = {"rv_myocardium": "rv_wall", "la_wall": "la_wall", "ra_wall": "ra_wall",
+              "aorta_wall": "aorta_wall", "pulmonary_artery_wall": "pa_wall"}
 LEFT, POSTERIOR, SUPERIOR = np.eye(3)  # LPS body axes
 BODY_AXES = np.eye(3)
 
@@ -50,7 +53,8 @@ class HeartModel:
     base_center: np.ndarray
     frame: np.ndarray = field(init=False)
     paints: list[Paint] = field(init=False, default_factory=list)
-    walls: list[Wall] = field(init=False, default_factory=list)
+    walls: list[WallRule] = field(init=False, default_factory=list)
+    max_wall_mm: float = field(init=False, default=0.0)
     landmarks: dict[str, list[float]] = field(init=False, default_factory=dict)
     spine_center_xy: tuple[float, float] = (0.0, 80.0)
     inferior_z: float = -200.0
@@ -169,26 +173,14 @@ class HeartModel:
             Paint([aortic], L["aortic_valve"], Tissue.VALVE, None),
             Paint([pulmonary], L["pulmonary_valve"], Tissue.VALVE, None),
         ]
-        lumen = {n: L[n] for n in ("aorta", "pulmonary_artery", "superior_vena_cava", "inferior_vena_cava",
-                                   "pulmonary_veins", "la_blood", "ra_blood")}
-
-        def apart(*allowed: str) -> tuple[int, ...]:
-            return tuple(v for n, v in lumen.items() if n not in allowed)
-
-        def wall(label: str, tissue: Tissue, pool: str, mean: float, solids, keep_apart=()) -> Wall:
-            return Wall(L[label], tissue, (L[pool],), _thickness_field(mean, rng), 1.15 * mean, solids, keep_apart)
-
+        # walls grow outward from their pools with a smoothly varying thickness (+-12 %); the rule
+        # keeps lumens that touch apart by the wall (the same engine rebuilds walls on real data)
         rng = np.random.default_rng(p.seed + 7919)
         self.walls = [
-            wall("rv_myocardium", myo, "rv_blood", p.rv_wall, [rv_shell, rvot, tv_open], apart("pulmonary_artery")),
-            wall("la_wall", myo, "la_blood", p.la_wall, [la, la_vest],
-                 apart("la_blood", "pulmonary_veins") + (L["lv_myocardium"],)),
-            wall("ra_wall", myo, "ra_blood", p.ra_wall, [ra, ra_vest],
-                 apart("ra_blood", "superior_vena_cava", "inferior_vena_cava") + (L["lv_myocardium"],)),
-            wall("aorta_wall", Tissue.VESSEL_WALL, "aorta", p.aorta_wall, aorta, apart("aorta")),
-            wall("pulmonary_artery_wall", Tissue.VESSEL_WALL, "pulmonary_artery", p.pa_wall, pa,
-                 apart("pulmonary_artery")),
+            WallRule(rule.wall, rule.pools, _thickness_field(getattr(p, WALL_PARAM[rule.wall]), rng), rule.keep_apart)
+            for rule in default_rules() if rule.wall in WALL_PARAM
         ]
+        self.max_wall_mm = 1.15 * max(getattr(p, name) for name in WALL_PARAM.values())
         apex_endo = center_lv - ez * length
         self.landmarks = {
             "lv_apex_endocardium": apex_endo,

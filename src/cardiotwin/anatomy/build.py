@@ -1,0 +1,75 @@
+"""The anatomical twin from a label map: walls and valves -> landmarks -> heart and torso meshes."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from cardiotwin import labels as lab
+from cardiotwin.anatomy.landmarks import find_landmarks, write_landmarks
+from cardiotwin.anatomy.mesh import MeshResult, heart_mesh, torso_mesh
+from cardiotwin.anatomy.walls import DEFAULT_VESSEL_LENGTHS_MM, build_walls
+from cardiotwin.io.atomic import write_json_atomic
+from cardiotwin.io.image import write_image
+from cardiotwin.io.mesh import write_mesh
+from cardiotwin.io.opencarp import write_opencarp
+from cardiotwin.types import LabelImage
+
+
+@dataclass
+class Anatomy:
+    """Everything the anatomy stages produce for one patient."""
+
+    labels: LabelImage
+    landmarks: dict[str, list]
+    heart: MeshResult
+    torso: MeshResult | None
+    report: dict = field(default_factory=dict)
+
+
+def build_anatomy(labels: LabelImage, edge_mm: float = 1.0, torso_heart_edge_mm: float = 2.0,
+                  torso_skin_edge_mm: float = 8.0, vessel_lengths_mm: dict | None = None,
+                  with_torso: bool = True) -> Anatomy:
+    """Walls, valves, landmarks, heart mesh and (if the map has a torso) torso mesh."""
+    timings = {}
+    start = time.perf_counter()
+    walled, walls_report = build_walls(labels, vessel_lengths_mm=vessel_lengths_mm or DEFAULT_VESSEL_LENGTHS_MM)
+    timings["walls_s"] = time.perf_counter() - start
+    start = time.perf_counter()
+    landmarks = find_landmarks(walled)
+    timings["landmarks_s"] = time.perf_counter() - start
+    start = time.perf_counter()
+    heart = heart_mesh(walled, edge_mm=edge_mm)
+    timings["heart_mesh_s"] = time.perf_counter() - start
+    torso = None
+    if with_torso and lab.label("torso") in np.unique(walled.array[::4, ::4, ::4]):
+        start = time.perf_counter()
+        torso = torso_mesh(walled, heart_edge_mm=torso_heart_edge_mm, skin_edge_mm=torso_skin_edge_mm)
+        timings["torso_mesh_s"] = time.perf_counter() - start
+    report = {"walls": walls_report, "heart_mesh": heart.report,
+              "torso_mesh": torso.report if torso else "no torso label: torso mesh skipped",
+              "timings_s": {k: round(v, 2) for k, v in timings.items()}}
+    return Anatomy(walled, landmarks, heart, torso, report)
+
+
+def write_anatomy(anatomy: Anatomy, out_dir: str | os.PathLike, opencarp: bool = False) -> dict[str, Path]:
+    """Write ``labels_walls.nii.gz``, ``heart.vtu``, ``torso.vtu``, ``landmarks.json``,
+    ``mesh_report.json`` and, with ``opencarp``, ``heart.pts/.elem`` (+ ``.lon`` once fibres exist)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {
+        "labels": write_image(anatomy.labels, out / "labels_walls.nii.gz"),
+        "heart": write_mesh(anatomy.heart.mesh, out / "heart.vtu"),
+        "landmarks": write_landmarks(anatomy.landmarks, out / "landmarks.json"),
+        "report": write_json_atomic(out / "mesh_report.json", anatomy.report),
+    }
+    if anatomy.torso is not None:
+        paths["torso"] = write_mesh(anatomy.torso.mesh, out / "torso.vtu")
+    if opencarp:
+        for path in write_opencarp(anatomy.heart.mesh, out / "heart"):
+            paths[path.name] = path
+    return paths
