@@ -7,7 +7,7 @@ import pytest
 
 from cardiotwin.electrophysiology import _eikonal_kernels as K
 from cardiotwin.electrophysiology.eikonal import EikonalSolver, conduction_tensors, metric_tensors
-from cardiotwin.errors import InputError
+from cardiotwin.errors import InputError, InvalidFieldError, InvalidParameterError
 from cardiotwin.meshing.lattice import box_mesh, kuhn_lattice
 from cardiotwin.types import TetMesh
 
@@ -138,8 +138,13 @@ def test_point_source_inside_a_tet_on_a_ball():
     solver = EikonalSolver(mesh, tol=1e-12)
     t = solver.solve(np.tile(OBLIQUE, (mesh.n_cells, 1)), V, s[None], start_times=[2.0])
     ref = exact(mesh.points, s, OBLIQUE, V, start=2.0)
-    # the ball is convex, so every straight ray stays in the tissue: exact up to round-off
-    assert np.max(np.abs(t - ref)) < 1e-9
+    # the voxelised ball contains the ball of radius R - sqrt(3)/2 h, where straight rays to the
+    # source stay in the tissue, so there the solution is exact (at the staircase boundary the
+    # geodesic can bend and the straight-ray formula is not the solution)
+    inner = np.linalg.norm(p, axis=1) <= radius - np.sqrt(3) / 2 * h
+    assert inner.sum() > 0.5 * len(p)
+    assert np.max(np.abs(t - ref)[inner]) < 1e-9
+    assert np.all(t >= ref - 1e-9)  # nowhere faster than the straight line
     # a point that coincides with a node gives the same field as that node as a source
     node = int(np.argmin(np.linalg.norm(p - [2.0, 1.0, -3.0], axis=1)))
     f = np.tile(OBLIQUE, (mesh.n_cells, 1))
@@ -214,25 +219,28 @@ def test_rotating_fibre_slab_planar_front_is_exact():
 
 
 def test_rotating_fibre_slab_point_source_converges():
-    """Point source on the endocardium of a slab with transmurally rotating fibres (15 deg/mm),
-    against the solution on a 4x finer lattice (h = 0.25 mm; coarse nodes are fine nodes)."""
-    fine, ffib = slab(0.25)
+    """Point source on the endocardium of a 10 mm slab with transmurally rotating fibres (+60 to -60
+    deg, 12 deg/mm), against the solution on a 4x finer lattice (h = 0.25 mm; coarse nodes are fine
+    nodes). Fibres are sampled at cell centroids, so part of the difference is the coarser sampling
+    of the fibre field itself, not the solver."""
+    fine, ffib = slab(0.25, 10.0, 20.0)
     src = np.array([0.0, 0.0, 0.0])
     ref_t = EikonalSolver(fine).solve(ffib, V, [int(np.argmin(np.linalg.norm(fine.points - src, axis=1)))])
     key = {tuple(k): i for i, k in enumerate(np.round(fine.points * 4).astype(int))}
     stats = []
     for h in (1.0, 0.5):
-        mesh, fib = slab(h)
+        mesh, fib = slab(h, 10.0, 20.0)
         node = int(np.argmin(np.linalg.norm(mesh.points - src, axis=1)))
         t = EikonalSolver(mesh).solve(fib, V, [node])
         ref = ref_t[[key[tuple(k)] for k in np.round(mesh.points * 4).astype(int)]]
         far = np.linalg.norm(mesh.points - src, axis=1) > 3.0
         rel = np.abs(t - ref)[far] / ref[far]
         stats.append((rel.max(), rel.mean()))
-    # measured (2025): h=1: max 5.0 %, mean 1.3 %; h=0.5: max 1.9 %, mean 0.4 % (the reference's own
-    # error is part of these). Bounds leave ~30 % headroom; errors must fall with h.
-    assert stats[0][1] < 0.02 and stats[0][0] < 0.07
-    assert stats[1][1] < stats[0][1] / 2 and stats[1][0] < stats[0][0]
+    # measured: h=1: max 6.2 %, mean 1.4 %; h=0.5: max 2.2 %, mean 0.5 % (without the source
+    # factorisation, as in fim-python: 27 % and 4.3 % at h=1). Bounds leave headroom; errors must
+    # fall with h roughly as first order.
+    assert stats[0][1] < 0.02 and stats[0][0] < 0.08
+    assert stats[1][1] < 0.6 * stats[0][1] and stats[1][0] < 0.6 * stats[0][0]
 
 
 # ------------------------------------------------------------------------------- batch, regions
@@ -275,26 +283,29 @@ def small():
     return EikonalSolver(mesh), np.tile([1.0, 0.0, 0.0], (mesh.n_cells, 1))
 
 
+P, F = InvalidParameterError, InvalidFieldError
+
+
 @pytest.mark.parametrize(
-    "kwargs, match",
+    "kwargs, error, match",
     [
-        ({"velocities": (0.6, -0.2)}, "finite and > 0"),
-        ({"velocities": (0.6, np.nan)}, "finite and > 0"),
-        ({"velocities": (0.6, 0.3, 0.2)}, "sheet"),
-        ({"velocities": np.ones((7, 3))}, "per-cell velocities"),
-        ({"fibres": "zero"}, "zero"),
-        ({"fibres": "nan"}, "NaN"),
-        ({"fibres": "short"}, "shape"),
-        ({"sources": [10_000]}, "outside"),
-        ({"sources": np.array([[50.0, 0.0, 0.0]])}, "outside the mesh"),
-        ({"sources": []}, "no sources"),
-        ({"sources": np.array([0.5, 1.5])}, "node indices"),
-        ({"start_times": [np.nan]}, "finite"),
-        ({"start_times": [0.0, 1.0, 2.0]}, "one value per source"),
-        ({"sheets": "parallel"}, "parallel"),
+        ({"velocities": (0.6, -0.2)}, P, "finite and > 0"),
+        ({"velocities": (0.6, np.nan)}, P, "finite and > 0"),
+        ({"velocities": (0.6, 0.3, 0.2)}, P, "sheet"),
+        ({"velocities": np.ones((7, 3))}, P, "per-cell velocities"),
+        ({"fibres": "zero"}, F, "zero"),
+        ({"fibres": "nan"}, F, "NaN"),
+        ({"fibres": "short"}, F, "shape"),
+        ({"sources": [10_000]}, P, "outside"),
+        ({"sources": np.array([[50.0, 0.0, 0.0]])}, P, "outside the mesh"),
+        ({"sources": []}, P, "no sources"),
+        ({"sources": np.array([0.5, 1.5])}, P, "node indices"),
+        ({"start_times": [np.nan]}, P, "finite"),
+        ({"start_times": [0.0, 1.0, 2.0]}, P, "one value per source"),
+        ({"sheets": "parallel"}, F, "parallel"),
     ],
 )
-def test_bad_input_raises_input_error(small, kwargs, match):
+def test_bad_input_raises_specific_errors(small, kwargs, error, match):
     solver, fib = small
     args = {"fibres": fib, "velocities": V, "sources": [0], "start_times": None, "sheets": None}
     args.update(kwargs)
@@ -308,17 +319,17 @@ def test_bad_input_raises_input_error(small, kwargs, match):
             args["fibres"] = fib[:-1]
     if isinstance(args["sheets"], str):
         args["sheets"] = fib.copy()
-    with pytest.raises(InputError, match=match):
+    with pytest.raises(error, match=match):
         solver.solve(**args)
 
 
 def test_bad_batch_and_mesh_inputs(small):
     solver, fib = small
-    with pytest.raises(InputError, match="one source set per parameter set"):
+    with pytest.raises(InvalidParameterError, match="one source set per parameter set"):
         solver.solve_batch(fib, np.tile(V, (3, 1)), [[0], [1]])
-    with pytest.raises(InputError, match="isotropic"):
+    with pytest.raises(InvalidParameterError, match="isotropic"):
         solver.solve(None, V, [0])
-    with pytest.raises(InputError, match="regions"):
+    with pytest.raises(InvalidParameterError, match="regions"):
         solver.solve(fib, np.tile(V, (2, 1)), [0], regions=np.full(len(fib), 5))
     with pytest.raises(InputError, match="TetMesh"):
         EikonalSolver(np.zeros((4, 3)))

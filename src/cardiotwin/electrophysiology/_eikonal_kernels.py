@@ -438,7 +438,7 @@ def propagate(points, cells, n2c_ptr, n2c_cell, n2c_loc, geo, init_nodes, init_t
                 if new < ti - tol:
                     tk[li] = new
                     t[i] = new
-                    if factored:  # a plain-update value starts no factored chain (lab -1)
+                    if factored:  # a value from the plain update starts no factored chain (lab -1)
                         lab[i] = newlab
                         z[i] = newz
                     size = _heap_push(hkey, hnode, pos, size, i, new)

@@ -25,7 +25,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from cardiotwin.electrophysiology import _eikonal_kernels as _k
-from cardiotwin.errors import InputError
+from cardiotwin.errors import InputError, InvalidFieldError, InvalidParameterError
 from cardiotwin.types import TetMesh
 
 __all__ = ["EikonalSolver", "metric_tensors", "conduction_tensors"]
@@ -44,14 +44,14 @@ def _unit_fibres(fibres: ArrayLike, m: int, name: str = "fibres") -> np.ndarray:
     if f.shape == (3,):
         f = np.broadcast_to(f, (m, 3))
     if f.shape != (m, 3):
-        raise InputError(f"{name} must have shape ({m}, 3) (one direction per cell) or (3,), got {f.shape}")
+        raise InvalidFieldError(f"{name} must have shape ({m}, 3) (one direction per cell) or (3,), got {f.shape}")
     bad = ~np.isfinite(f).all(axis=1)
     if bad.any():
-        raise InputError(f"{int(bad.sum())} {name} vectors contain NaN/inf (e.g. cell {int(np.flatnonzero(bad)[0])})")
+        raise InvalidFieldError(f"{int(bad.sum())} {name} vectors contain NaN/inf (e.g. cell {int(np.flatnonzero(bad)[0])})")
     norm = np.linalg.norm(f, axis=1)
     zero = norm < 1e-12
     if zero.any():
-        raise InputError(
+        raise InvalidFieldError(
             f"{int(zero.sum())} {name} vectors are zero (e.g. cell {int(np.flatnonzero(zero)[0])}); "
             "every cell needs a direction (use any unit vector where the tissue is isotropic)"
         )
@@ -64,7 +64,7 @@ def _orthonormal_sheets(sheets: ArrayLike, fibres: np.ndarray) -> np.ndarray:
     norm = np.linalg.norm(s, axis=1)
     par = norm < 1e-6
     if par.any():
-        raise InputError(
+        raise InvalidFieldError(
             f"{int(par.sum())} sheet vectors are parallel to their fibre (e.g. cell {int(np.flatnonzero(par)[0])}); "
             "sheets must be transverse to the fibres"
         )
@@ -77,13 +77,13 @@ def _velocity_table(velocities: ArrayLike, m: int, regions: np.ndarray | None, h
     v = np.asarray(velocities, dtype=np.float64)
     lead = 1 if batch else 0
     if batch and v.ndim == 0:
-        raise InputError("velocities_batch needs a leading batch axis, e.g. shape (b,) or (b, 3)")
+        raise InvalidParameterError("velocities_batch needs a leading batch axis, e.g. shape (b,) or (b, 3)")
     if v.ndim == lead:  # scalar: isotropic
         v = np.repeat(v[..., None], 3, axis=-1)
     if v.ndim == lead + 1:  # one (v_f, v_t) or (v_f, v_s, v_n) for the whole mesh
         v = v[..., None, :]
     if v.ndim != lead + 2 or v.shape[-1] not in (2, 3):
-        raise InputError(
+        raise InvalidParameterError(
             "velocities must be a scalar, (v_fibre, v_cross), (v_fibre, v_sheet, v_normal), or one such row "
             f"per cell (m, 3) or per region (R, 3) [mm/ms]; got shape {np.shape(velocities)}"
             + (" (batch axis first)" if batch else "")
@@ -93,14 +93,14 @@ def _velocity_table(velocities: ArrayLike, m: int, regions: np.ndarray | None, h
     rows = v.shape[-2]
     if regions is None:
         if rows not in (1, m):
-            raise InputError(f"per-cell velocities need {m} rows (one per cell), got {rows}; or pass regions=")
+            raise InvalidParameterError(f"per-cell velocities need {m} rows (one per cell), got {rows}; or pass regions=")
     elif rows <= int(regions.max()):
-        raise InputError(f"regions go up to {int(regions.max())} but only {rows} velocity rows were given")
+        raise InvalidParameterError(f"regions go up to {int(regions.max())} but only {rows} velocity rows were given")
     if not np.isfinite(v).all() or (v <= 0).any():
-        raise InputError(f"velocities must be finite and > 0 mm/ms; got min {np.nanmin(v):.4g}, "
+        raise InvalidParameterError(f"velocities must be finite and > 0 mm/ms; got min {np.nanmin(v):.4g}, "
                          f"{int((~np.isfinite(v)).sum())} non-finite")
     if not has_sheets and not np.allclose(v[..., 1], v[..., 2], rtol=1e-12, atol=0):
-        raise InputError("v_sheet differs from v_normal but no sheet directions were given; pass sheets= "
+        raise InvalidParameterError("v_sheet differs from v_normal but no sheet directions were given; pass sheets= "
                          "or give (v_fibre, v_cross) for transverse isotropy")
     return np.ascontiguousarray(v)
 
@@ -208,7 +208,7 @@ class EikonalSolver:
         if regions is not None:
             r = np.asarray(regions)
             if r.shape != (m,) or not np.issubdtype(r.dtype, np.integer) or r.min() < 0:
-                raise InputError(f"regions must be {m} non-negative integers (one per cell) indexing velocity rows")
+                raise InvalidFieldError(f"regions must be {m} non-negative integers (one per cell) indexing velocity rows")
             regions = r.astype(np.int32)
         return f, s, regions
 
@@ -248,7 +248,7 @@ class EikonalSolver:
                 if worst[best] >= -1e-9:
                     cells_out[k], bary_out[k] = cand[best], bary[best]
                     continue
-            raise InputError(
+            raise InvalidParameterError(
                 f"source point {np.round(p, 4).tolist()} mm lies outside the mesh (bounds "
                 f"{np.round(mesh.points.min(0), 2).tolist()} to {np.round(mesh.points.max(0), 2).tolist()}); "
                 "give a point inside the tissue or a node index"
@@ -273,7 +273,7 @@ class EikonalSolver:
         src = np.asarray(sources)
         n = self.mesh.n_points
         if src.size == 0:
-            raise InputError("no sources given: pass at least one node index or point")
+            raise InvalidParameterError("no sources given: pass at least one node index or point")
         if np.issubdtype(src.dtype, np.integer):
             src = src.ravel()
             kind = "node"
@@ -281,7 +281,7 @@ class EikonalSolver:
             src = src.reshape(-1, 3)
             kind = "point"
         else:
-            raise InputError(
+            raise InvalidParameterError(
                 "sources must be node indices (an integer array) or points in mm (a float array of shape "
                 f"(k, 3)); got dtype {src.dtype} and shape {src.shape}"
             )
@@ -293,13 +293,13 @@ class EikonalSolver:
             if t0.shape == (1,):
                 t0 = np.repeat(t0, k)
             if t0.shape != (k,):
-                raise InputError(f"start_times needs one value per source ({k}), got {t0.shape[0]}")
+                raise InvalidParameterError(f"start_times needs one value per source ({k}), got {t0.shape[0]}")
             if not np.isfinite(t0).all():
-                raise InputError("start_times must be finite (ms)")
+                raise InvalidParameterError("start_times must be finite (ms)")
         if kind == "node":
             bad = (src < 0) | (src >= n)
             if bad.any():
-                raise InputError(f"source node index {int(src[bad][0])} is outside [0, {n - 1}]")
+                raise InvalidParameterError(f"source node index {int(src[bad][0])} is outside [0, {n - 1}]")
             new = self._node_new[src]
             metric = np.empty((k, 3, 3))
             for q, v in enumerate(new):
@@ -312,7 +312,7 @@ class EikonalSolver:
             init_nodes, init_times, init_labels = new, t0, np.arange(k)
         else:
             if not np.isfinite(src).all():
-                raise InputError("source points must be finite (mm)")
+                raise InvalidParameterError("source points must be finite (mm)")
             cell, _ = self._locate(src)
             metric = self._cell_metrics(cell, f, s, vel, regions)
             nodes = self.mesh.cells[cell]  # (k, 4)
@@ -365,11 +365,11 @@ class EikonalSolver:
         vel = _velocity_table(velocities_batch, m, reg, s is not None, batch=True)
         b, rows = vel.shape[0], vel.shape[1]
         if fibres is None and not (np.allclose(vel[..., 0], vel[..., 2], rtol=1e-12, atol=0)):
-            raise InputError("without fibres the velocities must be isotropic (one speed); pass fibres=")
+            raise InvalidParameterError("without fibres the velocities must be isotropic (one speed); pass fibres=")
         if isinstance(sources_batch, np.ndarray) and sources_batch.ndim == 0 or len(sources_batch) != b:
-            raise InputError(f"sources_batch must hold one source set per parameter set ({b})")
+            raise InvalidParameterError(f"sources_batch must hold one source set per parameter set ({b})")
         if start_times_batch is not None and len(start_times_batch) != b:
-            raise InputError(f"start_times_batch must hold one entry per parameter set ({b})")
+            raise InvalidParameterError(f"start_times_batch must hold one entry per parameter set ({b})")
         parts = []
         for k in range(b):
             starts = None if start_times_batch is None else start_times_batch[k]
