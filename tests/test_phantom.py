@@ -38,7 +38,7 @@ def test_one_mm_patient_is_physiological():
     ph = phantom(0, 1.0)
     vol = ph.volumes_ml()
     for name in lab.LABELS:
-        if name != "background":
+        if name not in ("background", "heart"):  # "heart" is the whole-heart tissue of coarse meshes
             assert vol.get(name, 0) > 0, f"{name} missing from the phantom"
     for name, (lo, hi) in RANGES_ML.items():
         assert lo <= vol[name] <= hi, f"{name} = {vol[name]:.0f} ml outside {lo}-{hi}"
