@@ -9,10 +9,20 @@ opposite face (its interior, edges or vertices) and ``M = D^-1``. Unlike an edge
 (shortest paths along mesh edges, 10-25 % too slow under anisotropy) this is consistent: fronts may
 cross faces, and linear solutions are reproduced exactly.
 
+Near point sources the linear interpolation of a strongly curved front makes first-order schemes
+slow by 10-30 % (the FIM and fim-python included); by default the solver also factors out each
+source's straight-ray travel time (Fomel, Luo & Zhao 2009, J Comput Phys 228:6440), which is exact
+in a homogeneous medium and reduces the near-source error in heterogeneous tissue
+(``factored=False`` gives the plain scheme, identical to fim-python's fixed point).
+
 The fixed point is reached by a label-correcting ordered sweep (a heap in place of FIM's active
 list; see :mod:`._eikonal_kernels`), which on one core does each node's work about once; batches of
 parameter sets run in parallel over the batch. Topology (node -> cell lists, a cache-friendly node
 order) is built once per mesh by :class:`EikonalSolver` and reused for every solve.
+
+Accuracy (tests/test_eikonal.py, benchmarks/bench_eikonal.py): exact to round-off for planar fronts
+and for point sources in homogeneous anisotropic media; with fibres rotating 12 deg/mm through a
+10 mm wall, 1.4 % mean / 6 % max relative error at h = 1 mm against h = 0.25 mm (first order).
 
 Units: mm, ms, mm/ms. Nodes that no source can reach (another connected component) get ``+inf``.
 """
