@@ -119,6 +119,13 @@ def demo(
         anatomy = build_anatomy(ph.labels)
         paths += list(write_anatomy(anatomy, out / "anatomy", opencarp=True).values())
     _print_mesh_summary(anatomy)
+    try:
+        from cardiotwin.report.mesh_figure import plot_meshes
+
+        paths.append(plot_meshes(anatomy.heart.mesh, anatomy.torso.mesh if anatomy.torso else None,
+                                 out / "anatomy.png"))
+    except ImportError:
+        console.print("[yellow]pyvista not installed: no mesh picture (pip install 'cardiotwin[viz]')[/]")
     console.print(f"[green]done[/] in {time.perf_counter() - start:.1f} s: " + ", ".join(str(p) for p in paths))
 
 

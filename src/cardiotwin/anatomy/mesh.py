@@ -30,6 +30,7 @@ from cardiotwin.meshing.bisection import refine_to_size
 from cardiotwin.meshing.lattice import kuhn_lattice
 from cardiotwin.meshing.quality import quality_report
 from cardiotwin.meshing.smooth import taubin_smooth
+from cardiotwin.meshing.snap import snap_nodes
 from cardiotwin.meshing.topology import boundary_edge_use, fill_to_manifold, unique_faces
 from cardiotwin.types import LabelImage, TetMesh, tet_signed_volumes
 
@@ -51,16 +52,14 @@ def _crop(labels: LabelImage, mask: np.ndarray, margin_vox: int) -> LabelImage:
     return LabelImage(labels.array[win], labels.spacing, tuple(origin), labels.direction)
 
 
-def _build(labels: LabelImage, points_index: np.ndarray, cells: np.ndarray, tags: np.ndarray,
-           smooth_iterations: int, min_dihedral: float) -> tuple[TetMesh, dict]:
-    """Index-space lattice -> physical, oriented, smoothed mesh."""
+def _physical(labels: LabelImage, points_index: np.ndarray, cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Index-space lattice -> physical points and positively oriented cells (unused nodes dropped)."""
     used, cells = np.unique(cells, return_inverse=True)
     cells = cells.reshape(-1, 4)
     points = labels.index_to_physical(points_index[used])
     neg = tet_signed_volumes(points, cells) < 0
     cells[neg] = cells[neg][:, [0, 2, 1, 3]]
-    points, smooth = taubin_smooth(points, cells, tags, iterations=smooth_iterations, min_dihedral=min_dihedral)
-    return TetMesh(points, cells, tags), smooth
+    return points, cells
 
 
 def _volume_check(mesh: TetMesh, reference: LabelImage, names) -> dict:
@@ -112,7 +111,9 @@ def heart_mesh(labels: LabelImage, edge_mm: float = 1.0, regions=HEART_REGIONS, 
     keep = np.isin(arr, values)
     points, cells, cube = kuhn_lattice(keep)
     tags = arr[tuple(cube.T)]
-    mesh, smooth = _build(lattice, points - 0.5, cells, tags, smooth_iterations, min_dihedral)
+    points, cells = _physical(lattice, points - 0.5, cells)
+    points, smooth = taubin_smooth(points, cells, tags, iterations=smooth_iterations, min_dihedral=min_dihedral)
+    mesh = TetMesh(points, cells, tags)
     report = {"quality": quality_report(mesh.points, mesh.cells), "smoothing": smooth,
               "dropped_voxels": dropped, "components": _connectivity(mesh),
               "volumes": _volume_check(mesh, labels.with_array(np.where(mask, labels.array, 0)), names)}
@@ -173,7 +174,22 @@ def torso_mesh(labels: LabelImage, heart_edge_mm: float = 2.0, skin_edge_mm: flo
     tags = coarse_regions(labels.array[cent[:, 0], cent[:, 1], cent[:, 2]])
     inside = fill_to_manifold(cells, tags > 0)
     tags[inside & (tags == 0)] = lab.label("torso")  # elements filled in to close a pinched skin
-    mesh, smooth = _build(labels, points_index, cells[inside], tags[inside], smooth_iterations, min_dihedral)
+    points, cells = _physical(labels, points_index, cells[inside])
+    tags = tags[inside]
+    # skin and lungs: nodes snapped onto the true surfaces; the finer heart interfaces: Taubin
+    faces, owners = unique_faces(cells, len(points))
+    other = np.where(owners[:, 1] >= 0, tags[np.maximum(owners[:, 1], 0)], -1)
+    own = tags[owners[:, 0]]
+    skin_nodes = np.unique(faces[owners[:, 1] < 0])
+    lung = np.isin(own, lab.labels_of(lab.LUNGS)) != np.isin(other, lab.labels_of(lab.LUNGS))
+    lung_nodes = np.setdiff1d(np.unique(faces[lung & (owners[:, 1] >= 0)]), skin_nodes)
+    snap = {"skin": snap_nodes(points, cells, skin_nodes, labels, labels.array > 0, min_dihedral=min_dihedral),
+            "lungs": snap_nodes(points, cells, lung_nodes, labels, np.isin(labels.array, lab.labels_of(lab.LUNGS)),
+                                min_dihedral=min_dihedral)}
+    points, smooth = taubin_smooth(points, cells, tags, iterations=smooth_iterations, min_dihedral=min_dihedral,
+                                   fixed=np.concatenate([skin_nodes, lung_nodes]))
+    smooth["snapped"] = snap
+    mesh = TetMesh(points, cells, tags)
     faces, owners = unique_faces(mesh.cells, mesh.n_points)
     skin = faces[owners[:, 1] < 0]
     _, edge_use = boundary_edge_use(skin)

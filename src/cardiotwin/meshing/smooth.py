@@ -53,7 +53,7 @@ class _Movers:
     curve_nb: np.ndarray  # the two curve neighbours of each curve node
 
 
-def _movers(faces: np.ndarray, kind: np.ndarray, n: int) -> _Movers:
+def _movers(faces: np.ndarray, kind: np.ndarray, n: int, fixed: np.ndarray | None = None) -> _Movers:
     node_kinds = sparse.coo_matrix((np.ones(faces.size), (faces.ravel(), np.repeat(kind, 3))),
                                    shape=(n, int(kind.max()) + 1)).tocsr()
     node_kinds.data[:] = 1
@@ -70,8 +70,11 @@ def _movers(faces: np.ndarray, kind: np.ndarray, n: int) -> _Movers:
     surf_adj = adjacency(uniq_edges, n)
     feat_adj = adjacency(uniq_edges[kinds_per_edge >= 2], n)
     feat_degree = np.asarray(feat_adj.sum(axis=1)).ravel()
-    surface = np.flatnonzero(n_kinds == 1)
-    curve = np.flatnonzero((n_kinds >= 2) & (feat_degree == 2))
+    free = np.ones(n, dtype=bool)
+    if fixed is not None:
+        free[fixed] = False
+    surface = np.flatnonzero((n_kinds == 1) & free)
+    curve = np.flatnonzero((n_kinds >= 2) & (feat_degree == 2) & free)
 
     def averaging(adj, nodes):
         rows = adj[nodes]
@@ -104,13 +107,14 @@ def _step(pts: np.ndarray, mv: _Movers, faces: np.ndarray, apex: np.ndarray, fac
 
 def taubin_smooth(points: np.ndarray, cells: np.ndarray, tags: np.ndarray, iterations: int = 10,
                   lam: float = 0.5, mu: float = -0.53, min_dihedral: float = 8.0,
-                  max_travel: float = 0.6) -> tuple[np.ndarray, dict]:
-    """Smooth all region boundaries and interfaces; returns new points and a small report."""
+                  max_travel: float = 0.6, fixed: np.ndarray | None = None) -> tuple[np.ndarray, dict]:
+    """Smooth all region boundaries and interfaces (``fixed`` nodes excepted); returns new points
+    and a small report."""
     pts = np.array(points, dtype=float)
     faces, kind, apex = surface_faces(cells, tags, len(pts))
     if len(faces) == 0:
         return pts, {"moved_nodes": 0, "reverted_moves": 0}
-    mv = _movers(faces, kind, len(pts))
+    mv = _movers(faces, kind, len(pts), fixed)
     moving = np.zeros(len(pts), dtype=bool)
     moving[mv.surface] = moving[mv.curve] = True
     # only tetrahedra touching a moving node can change
