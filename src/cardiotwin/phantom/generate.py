@@ -88,7 +88,7 @@ def generate_phantom(seed: int = 0, spacing: float | tuple[float, float, float] 
     labels = np.zeros(grid.shape, dtype=np.int16)
     tissue = np.zeros(grid.shape, dtype=np.uint8)
 
-    heart = HeartModel(p, base, spine_center_xy=spine_center(p), inferior_z=z_bottom)
+    heart = HeartModel(p, base, spine_center_xy=spine_center(p), inferior_z=z_bottom + 2.0)
     for op in heart.paints:
         paint(labels, tissue, grid, op)
     grow_walls(labels, grid.spacing, heart.walls, origin=(grid.x[0], grid.y[0], grid.z[0]),
