@@ -25,3 +25,30 @@ def test_bad_arguments_give_readable_errors(tmp_path):
     assert "Traceback" not in result.output
     result = runner.invoke(app, ["phantom", "--modality", "pet", "--out", str(tmp_path)])
     assert result.exit_code != 0 and "pet" in result.output
+
+
+def test_mesh_command_writes_the_anatomy(tmp_path):
+    from conftest import phantom
+
+    ph = phantom(1, 2.0)
+    paths = ph.write(tmp_path / "patient")
+    result = runner.invoke(app, ["mesh", "--labels", str(paths["labels"]), "--image", str(paths["image"]),
+                                 "--out", str(tmp_path / "anatomy"), "--edge-mm", "2.0", "--opencarp"])
+    assert result.exit_code == 0, result.output
+    names = {p.name for p in (tmp_path / "anatomy").iterdir()}
+    assert {"heart.vtu", "torso.vtu", "landmarks.json", "mesh_report.json", "heart.pts", "heart.elem"} <= names
+
+
+def test_mesh_command_rejects_labels_off_their_image(tmp_path):
+    import numpy as np
+
+    from cardiotwin.io import write_image
+    from conftest import phantom
+
+    ph = phantom(1, 2.0)
+    write_image(ph.labels, tmp_path / "labels.nii.gz")
+    shifted = ph.image.__class__(ph.image.array, ph.image.spacing, tuple(np.add(ph.image.origin, 10.0)))
+    write_image(shifted, tmp_path / "image.nii.gz")
+    result = runner.invoke(app, ["mesh", "--labels", str(tmp_path / "labels.nii.gz"), "--image",
+                                 str(tmp_path / "image.nii.gz"), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2 and "does not match its image" in result.output

@@ -64,17 +64,19 @@ def phantom(
 def mesh(
     labels: Path = typer.Option(..., "--labels", help="label map in the cardiotwin convention (NIfTI/NRRD/MHA)"),
     out: Path = typer.Option(..., "--out", help="output folder"),
+    image: Path = typer.Option(None, "--image", help="the image the labels come from: checks they share its grid"),
     edge_mm: float = typer.Option(1.0, "--edge-mm", help="heart mesh edge length (lattice cube size) in mm"),
     opencarp: bool = typer.Option(False, "--opencarp", help="also write openCARP .pts/.elem/.lon"),
     torso: bool = typer.Option(True, help="also mesh the torso (when the label map has one)"),
 ) -> None:
     """Walls, valves, landmarks, a four-chamber heart mesh and a torso mesh from a label map."""
     from cardiotwin.anatomy.build import build_anatomy, write_anatomy
-    from cardiotwin.io import read_labels
+    from cardiotwin.io import read_image, read_labels
 
     try:
         with console.status("building walls, landmarks and meshes"):
-            anatomy = build_anatomy(read_labels(labels), edge_mm=edge_mm, with_torso=torso)
+            reference = read_image(image) if image else None
+            anatomy = build_anatomy(read_labels(labels, reference=reference), edge_mm=edge_mm, with_torso=torso)
             paths = write_anatomy(anatomy, out, opencarp=opencarp)
     except CardiotwinError as exc:
         _fail(exc)
