@@ -236,6 +236,24 @@ def test_location_by_radius_is_exact_and_voids_are_continued():
         locate_in_torso(torso, [[0.0, 0.0, R_TORSO + 5.0]])
 
 
+def test_projection_onto_a_separate_heart_mesh_is_exact_for_linear_fields():
+    """Heart nodes that are not torso nodes: the barycentric interpolation reproduces linear lead
+    fields exactly, so w = -K_i (a . x) with K_i assembled on the heart mesh."""
+    from cardiotwin.ecg.leadfield import TorsoLeadFields, heart_weights
+
+    b = ball_mesh(R_TORSO, 4)
+    torso = TetMesh(b.points, b.cells, np.full(len(b.cells), lab.label("torso")))
+    hb = ball_mesh(15.0, 3, centre=(7.0, -3.0, 2.0))
+    heart = TetMesh(hb.points, hb.cells, np.full(len(hb.cells), lab.label("lv_myocardium")))
+    a = np.array([[1.0, -2.0, 0.5], [0.0, 3.0, 1.0]])
+    fields = TorsoLeadFields(("A", "B"), np.zeros((2, 3)), None, a @ torso.points.T + np.array([[2.0], [-1.0]]))
+    w, info = heart_weights(fields, torso, heart)
+    K_i = stiffness(heart.points, heart.cells, 0.17 ** (1 / 3) * 0.019 ** (2 / 3))  # isotropic fallback
+    expected = -(K_i @ (heart.points @ a.T)).T  # the constant offsets drop out: K_i 1 = 0
+    assert info["intracellular_conductivity"].startswith("isotropic")
+    assert np.abs(w - expected).max() < 1e-10 * np.abs(expected).max()
+
+
 # ------------------------------------------------------------------------------------ analytic
 
 
@@ -303,3 +321,42 @@ def test_dipole_in_a_homogeneous_sphere_converges_to_the_analytic_potential():
     rms = [e[0] for e in errors]
     assert rms[0] > rms[1] > rms[2], errors  # converges under refinement
     assert rms[2] < 0.02 and errors[2][1] < 0.02, errors  # within 2 % at the finest mesh
+
+
+# ------------------------------------------------------------------------------------ phantom (slow)
+
+
+@pytest.mark.slow
+def test_phantom_torso_ecg_resembles_the_infinite_medium_ecg():
+    """End to end on the 2 mm phantom: the torso ECG has the waveforms of the infinite-medium
+    pseudo-ECG at the same electrodes (correlation > 0.8 where the signal is not tiny) and larger
+    amplitudes (an insulated boundary raises surface potentials: 3x for a centred dipole in a sphere)."""
+    from cardiotwin.anatomy.landmarks import find_landmarks
+    from cardiotwin.anatomy.mesh import heart_mesh, torso_mesh
+    from cardiotwin.anatomy.walls import build_walls
+    from cardiotwin.ecg.conductivity import CLERC_1976
+    from cardiotwin.ecg.leads import standard_electrodes
+    from cardiotwin.ecg.pseudo import pseudo_ecg_weights
+    from cardiotwin.ecg.simulate import ELECTRODES, ecg_fast, twelve_lead
+    from cardiotwin.electrophysiology.action_potential import ApShape
+    from conftest import phantom
+
+    walls, _ = build_walls(phantom(0, 2.0).labels)
+    lm = find_landmarks(walls)
+    heart = heart_mesh(walls, edge_mm=2.0).mesh
+    torso = torso_mesh(walls, heart_edge_mm=4.0, skin_edge_mm=12.0).mesh
+    el = standard_electrodes(torso, lm)
+    lf = compute_lead_fields(torso, heart, el)
+    sites = np.array([lm["lv_apex_endocardium"], lm["rv_apex"]])
+    at = np.min(np.linalg.norm(heart.points[:, None] - sites[None], axis=2), axis=1) / 0.6
+    rt = at + 280.0 - 0.5 * (at - at.min())
+    ecg = lf.ecg(at, rt)
+    idx = [el.index(n) for n in ELECTRODES]
+    w = pseudo_ecg_weights(heart, el.positions[idx], CLERC_1976.intracellular_isotropic, 0.2, min_distance_mm=5.0)
+    pseudo = twelve_lead(ecg_fast(w, at, rt, ApShape(), 1000.0, 600.0), ELECTRODES, 1000.0)
+    qrs = slice(0, int(at.max()) + 20)
+    for lead in ("I", "II", "aVF", "V1", "V2", "V3", "V4", "V5"):
+        a, b = ecg.lead(lead)[qrs], pseudo.lead(lead)[qrs]
+        assert np.corrcoef(a, b)[0, 1] > 0.8, lead
+        assert 1.0 < np.ptp(a) / np.ptp(b) < 6.0, lead
+    assert 0.3 < np.abs(ecg.signals[:, qrs]).max() < 10.0  # mV

@@ -185,6 +185,10 @@ def test_electrodes_dataclass_validation():
         Electrodes((), np.zeros((0, 3)), [], np.zeros((0, 3)), np.zeros((0, 3)), [])
     with pytest.raises(ElectrodeError, match="finite"):
         Electrodes(("a",), [[np.inf, 0, 0]], [0], [[0, 1, 2]], [[1, 0, 0]], [0])
+    with pytest.raises(ElectrodeError, match="duplicate"):
+        Electrodes(("V1", "v1"), np.zeros((2, 3)), [0, 1], [[0, 1, 2]] * 2, [[1, 0, 0]] * 2, [0, 1])
+    with pytest.raises(ElectrodeError, match="one row per electrode"):
+        Electrodes(("a", "b"), np.zeros((2, 3)), [0], [[0, 1, 2]], [[1, 0, 0]], [0])
 
 
 # ------------------------------------------------------------------------------------ standard placement

@@ -246,34 +246,37 @@ def locate_in_torso(torso: TetMesh, points: np.ndarray, skin: SkinSurface | None
     point lies outside the torso's skin."""
     q = np.asarray(points, dtype=np.float64)
     tree = cKDTree(torso.points[torso.cells].mean(axis=1))
-    element = np.empty(len(q), dtype=np.int64)
-    coords = np.empty((len(q), 4))
-    for lo in range(0, len(q), _LOCATE_CHUNK):  # chunks bound the (chunk, k, 4, 3) work arrays
-        sl = slice(lo, lo + _LOCATE_CHUNK)
-        element[sl], coords[sl] = locate(torso.points, torso.cells, q[sl], k=16, tree=tree)
+    element = np.full(len(q), -1, dtype=np.int64)
+    coords = np.zeros((len(q), 4))
+    box_lo, box_hi = torso.points.min(axis=0), torso.points.max(axis=0)
+    in_box = np.flatnonzero(np.all((q >= box_lo) & (q <= box_hi), axis=1))
+    for start in range(0, in_box.size, _LOCATE_CHUNK):  # chunks bound the (chunk, k, 4, 3) work arrays
+        sub = in_box[start:start + _LOCATE_CHUNK]
+        element[sub], coords[sub] = locate(torso.points, torso.cells, q[sub], k=16, tree=tree)
     missing = np.flatnonzero(element < 0)
     n_void = 0
     if missing.size:
-        lo, hi = torso.points.min(axis=0), torso.points.max(axis=0)
-        in_box = missing[np.all((q[missing] >= lo) & (q[missing] <= hi), axis=1)]
+        in_box = missing[np.all((q[missing] >= box_lo) & (q[missing] <= box_hi), axis=1)]
         for start in range(0, in_box.size, _LOCATE_CHUNK):
             sub = in_box[start:start + _LOCATE_CHUNK]
             element[sub], coords[sub] = _locate_by_radius(torso.points, torso.cells, tree, q[sub])
         missing = missing[element[missing] < 0]
     if missing.size:
         skin = skin or skin_surface(torso)
-        d_skin = closest_skin_points(q[missing], skin).distances
-        if len(skin.voids):
+        if len(skin.voids):  # points in a closed void inside the body are continued from its wall
+            cand = missing[np.all((q[missing] >= box_lo) & (q[missing] <= box_hi), axis=1)]
             void = SkinSurface.of(torso.points, skin.voids, np.zeros(len(skin.voids), dtype=np.int64))
-            in_void = closest_skin_points(q[missing], void).distances < d_skin
-            fix = missing[in_void]
-            element[fix], coords[fix] = locate(torso.points, torso.cells, q[fix], k=16, tree=tree, clamp=True)
-            n_void = int(fix.size)
-            missing, d_skin = missing[~in_void], d_skin[~in_void]
+            d_void = closest_skin_points(q[cand], void).distances
+            fix = cand[d_void < closest_skin_points(q[cand], skin).distances]
+            if fix.size:
+                element[fix], coords[fix] = locate(torso.points, torso.cells, q[fix], k=16, tree=tree, clamp=True)
+                n_void = int(fix.size)
+                missing = np.setdiff1d(missing, fix)
     if missing.size:
+        far, _ = cKDTree(torso.points[np.unique(skin.faces)]).query(q[missing])  # ~distance, for the message
         raise AnatomyError(
             f"the torso mesh does not enclose the heart mesh: {missing.size} of {len(q)} heart nodes lie outside it "
-            f"(up to {d_skin.max():.1f} mm from the skin, e.g. node {int(missing[0])} at "
+            f"(up to ~{far.max():.1f} mm from the skin, e.g. node {int(missing[0])} at "
             f"{q[missing[0]].round(1).tolist()} mm); mesh both from the same label map and frame"
         )
     return element, coords, n_void

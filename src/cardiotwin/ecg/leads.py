@@ -215,34 +215,43 @@ def _closest_on_triangles(p: np.ndarray, a: np.ndarray, b: np.ndarray, c: np.nda
     return np.stack([u, v, w], axis=-1)
 
 
-def closest_skin_points(points: np.ndarray, skin: SkinSurface, k: int = 24) -> SkinPoints:
-    """The closest point of the skin to each query point (Q, 3), exact over the ``k`` triangles with
-    the nearest centroids and over every triangle whose bounding sphere could hold a closer point."""
-    q = np.atleast_2d(np.asarray(points, dtype=np.float64))
-    k = int(min(k, len(skin.faces)))
-    d_c, cand = skin._tree.query(q, k=k)
-    cand = cand.reshape(len(q), k)
-    tri = skin.triangles
+def _closest_among(q: np.ndarray, tri: np.ndarray, cand: np.ndarray):
     t = tri[cand]  # (Q, k, 3, 3)
     bary = _closest_on_triangles(q[:, None, :], t[:, :, 0], t[:, :, 1], t[:, :, 2])
     pts = np.einsum("qkv,qkvd->qkd", bary, t)
     dist = np.linalg.norm(pts - q[:, None, :], axis=2)
     best = np.argmin(dist, axis=1)
     rows = np.arange(len(q))
-    out_d = dist[rows, best]
-    out_p, out_f, out_b = pts[rows, best], cand[rows, best], bary[rows, best]
-    # a triangle not among the k could still be closer if its centroid is within d + radius
-    unsure = np.flatnonzero(np.atleast_2d(d_c).reshape(len(q), k)[:, -1] < out_d + skin._radius)
-    for i in unsure:  # rare: only near very uneven triangles; a loop over such queries only
+    return pts[rows, best], dist[rows, best], cand[rows, best], bary[rows, best]
+
+
+def closest_skin_points(points: np.ndarray, skin: SkinSurface, k: int = 24) -> SkinPoints:
+    """The closest point of the skin to each query point (Q, 3). Exact: the ``k`` triangles with
+    the nearest centroids are searched first; a query for which a triangle outside that set could
+    still be closer (its centroid within the best distance plus the largest circumradius) is
+    searched again over 16 k candidates, then over every triangle in that range."""
+    q = np.atleast_2d(np.asarray(points, dtype=np.float64))
+    tri = skin.triangles
+    n_faces = len(tri)
+    out_p, out_d = np.empty((len(q), 3)), np.empty(len(q))
+    out_f, out_b = np.empty(len(q), dtype=np.int64), np.empty((len(q), 3))
+    todo = np.arange(len(q))
+    for kk in (min(k, n_faces), min(16 * k, n_faces)):
+        for lo in range(0, todo.size, 2048):  # chunks bound the (chunk, k, 3, 3) work arrays
+            idx = todo[lo:lo + 2048]
+            d_c, cand = skin._tree.query(q[idx], k=kk)
+            d_c, cand = d_c.reshape(len(idx), kk), cand.reshape(len(idx), kk)
+            out_p[idx], out_d[idx], out_f[idx], out_b[idx] = _closest_among(q[idx], tri, cand)
+            # exact if no unsearched centroid is within reach: the farthest searched one is beyond it
+            sure = (d_c[:, -1] >= out_d[idx] + skin._radius) | (kk == n_faces)
+            todo[lo:lo + idx.size] = np.where(sure, -1, idx)
+        todo = todo[todo >= 0]
+        if todo.size == 0:
+            break
+    for i in todo:  # rare: only queries far from a very uneven surface get here
         near = np.asarray(skin._tree.query_ball_point(q[i], out_d[i] + skin._radius), dtype=np.int64)
-        tn = tri[near]
-        b = _closest_on_triangles(q[i][None], tn[:, 0], tn[:, 1], tn[:, 2])
-        pn = np.einsum("kv,kvd->kd", b, tn)
-        dn = np.linalg.norm(pn - q[i], axis=1)
-        j = int(np.argmin(dn))
-        if dn[j] < out_d[i]:
-            out_d[i], out_p[i], out_f[i], out_b[i] = dn[j], pn[j], near[j], b[j]
-    return SkinPoints(out_p, out_d, out_f.astype(np.int64), out_b)
+        out_p[i], out_d[i], out_f[i], out_b[i] = (a[0] for a in _closest_among(q[i][None], tri, near[None]))
+    return SkinPoints(out_p, out_d, out_f, out_b)
 
 
 def _ray_exit(skin: SkinSurface, origin: np.ndarray, direction: np.ndarray) -> tuple[np.ndarray, int, np.ndarray] | None:
@@ -309,24 +318,29 @@ class Electrodes:
             raise ElectrodeError("an electrode set needs at least one electrode")
         if any(not n for n in names):
             raise ElectrodeError("electrode names must be non-empty")
-        dup = sorted({n for n in names if names.count(n) > 1})
+        upper = [n.upper() for n in names]
+        dup = sorted({n for n, u in zip(names, upper) if upper.count(u) > 1})
         if dup:
-            raise ElectrodeError(f"duplicate electrode names {dup}")
+            raise ElectrodeError(f"duplicate electrode names {dup} (names are case-insensitive)")
         pos = np.asarray(self.positions, dtype=np.float64)
         if pos.shape != (e, 3) or not np.all(np.isfinite(pos)):
             raise ElectrodeError(f"electrode positions must be {e} finite (x, y, z) mm, got shape {pos.shape}")
         rules = tuple(self.rules) if self.rules else ("",) * e
         if len(rules) != e:
             raise ElectrodeError(f"{len(rules)} placement rules for {e} electrodes")
+        try:
+            arrays = {"faces": np.asarray(self.faces, dtype=np.int64).reshape(e),
+                      "triangles": np.asarray(self.triangles, dtype=np.int64).reshape(e, 3),
+                      "barycentric": np.asarray(self.barycentric, dtype=np.float64).reshape(e, 3),
+                      "nodes": np.asarray(self.nodes, dtype=np.int64).reshape(e),
+                      "snap_mm": np.zeros(e) if self.snap_mm is None else np.asarray(self.snap_mm, float).reshape(e)}
+        except (TypeError, ValueError) as exc:
+            raise ElectrodeError(f"electrode skin data must have one row per electrode ({e}): {exc}") from None
         object.__setattr__(self, "names", names)
         object.__setattr__(self, "positions", pos)
-        object.__setattr__(self, "faces", np.asarray(self.faces, dtype=np.int64).reshape(e))
-        object.__setattr__(self, "triangles", np.asarray(self.triangles, dtype=np.int64).reshape(e, 3))
-        object.__setattr__(self, "barycentric", np.asarray(self.barycentric, dtype=np.float64).reshape(e, 3))
-        object.__setattr__(self, "nodes", np.asarray(self.nodes, dtype=np.int64).reshape(e))
         object.__setattr__(self, "rules", rules)
-        snap = np.zeros(e) if self.snap_mm is None else np.asarray(self.snap_mm, dtype=np.float64).reshape(e)
-        object.__setattr__(self, "snap_mm", snap)
+        for key, value in arrays.items():
+            object.__setattr__(self, key, value)
 
     def __len__(self) -> int:
         return len(self.names)
