@@ -172,6 +172,9 @@ def torso_mesh(labels: LabelImage, heart_edge_mm: float = 2.0, skin_edge_mm: flo
     points_index, cells, _ = refine_to_size(points_index, cells, float(coarse.min()), target)
     cent = np.clip(np.round(points_index[cells].mean(axis=1)).astype(int), 0, np.asarray(labels.shape) - 1)
     tags = coarse_regions(labels.array[cent[:, 0], cent[:, 1], cent[:, 2]])
+    if lab.label("torso") in tags:  # unlabelled pockets inside the body are body tissue, not voids
+        enclosed = ndimage.binary_fill_holes(body)[cent[:, 0], cent[:, 1], cent[:, 2]]
+        tags[(tags == 0) & enclosed] = lab.label("torso")
     inside = fill_to_manifold(cells, tags > 0)
     tags[inside & (tags == 0)] = lab.label("torso")  # elements filled in to close a pinched skin
     points, cells = _physical(labels, points_index, cells[inside])

@@ -283,6 +283,9 @@ def build_walls(labels: LabelImage, thickness_mm: Mapping[str, float] | None = N
     rules = [r for r in default_rules(thickness_mm, grow_lv=lab.label("lv_myocardium") not in present)
              if lab.label(r.wall) not in present]
     added = grow_walls(arr, spacing, rules)
+    if lab.label("torso") in present:  # lumen voxels freed between walls stay body tissue, not holes
+        holes = (arr == 0) & ndimage.binary_fill_holes(arr > 0)
+        arr[holes] = lab.label("torso")
     voxel_ml = float(np.prod(spacing)) / 1000.0
     report["walls_added_ml"] = {k: round(v * voxel_ml, 2) for k, v in added.items()}
     # the image frame does not matter for the rules (distances use the spacing); the result keeps it
