@@ -236,9 +236,9 @@ def test_rotating_fibre_slab_point_source_converges():
         far = np.linalg.norm(mesh.points - src, axis=1) > 3.0
         rel = np.abs(t - ref)[far] / ref[far]
         stats.append((rel.max(), rel.mean()))
-    # measured: h=1: max 6.2 %, mean 1.4 %; h=0.5: max 2.2 %, mean 0.5 % (without the source
-    # factorisation, as in fim-python: 27 % and 4.3 % at h=1). Bounds leave headroom; errors must
-    # fall with h roughly as first order.
+    # measured: h=1: max 6.2 %, mean 1.4 %; h=0.5: max 2.7 %, mean 0.5 % (without the source
+    # factorisation, i.e. fim-python's scheme: 26 % and 4.2 % at h=1). Bounds leave headroom;
+    # errors must fall with h roughly as first order.
     assert stats[0][1] < 0.02 and stats[0][0] < 0.08
     assert stats[1][1] < 0.6 * stats[0][1] and stats[1][0] < 0.6 * stats[0][0]
 
