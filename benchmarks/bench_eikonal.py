@@ -239,6 +239,14 @@ def main() -> None:
 
     fim = None
     if not args.no_fim:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                import fimpy.solver  # noqa: F401
+        except ImportError:
+            print("fim-python not installed (pip install fim-python); skipping it")
+            args.no_fim = True
+    if not args.no_fim:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             from fimpy.solver import create_fim_solver
