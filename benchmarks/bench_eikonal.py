@@ -18,7 +18,8 @@ every 1 mm node is a 0.5 mm node); errors are relative, over nodes more than 3 m
 Usage: ``python benchmarks/bench_eikonal.py [mesh.vtu] [--no-fim] [--batch N]``. With a .vtu the
 mesh's cell field ``fibres`` (or ``fibers``) is used (x axis otherwise) with five far-apart node
 sources; there is no refined reference then, so errors are reported against the factored solver
-on the same mesh. Prints one line per figure and writes benchmarks/results/eikonal.json.
+on the same mesh. Prints one line per figure and writes benchmarks/results/eikonal.json
+(eikonal_<mesh name>.json for a .vtu).
 """
 
 from __future__ import annotations
@@ -280,7 +281,8 @@ def main() -> None:
     if fim is not None:
         print(f"cardiotwin_plain vs fim-python max_abs_diff_ms={np.abs(plain - fim).max():.2e} (same discretisation)")
         res["plain_vs_fim_max_abs_ms"] = float(np.abs(plain - fim).max())
-    out = Path(__file__).parent / "results" / "eikonal.json"
+    name = f"eikonal_{Path(args.vtu).stem}.json" if args.vtu else "eikonal.json"
+    out = Path(__file__).parent / "results" / name
     write_json_atomic(out, res)
     print(f"wrote {out}")
 
