@@ -132,7 +132,7 @@ def test_phantom_ventricular_coordinates_ranges_and_monotonicity():
     # Laplace identities: phi_epi + phi_lv + phi_rv = 1
     s = pd["laplace_epi"][vent] + pd["laplace_lv"][vent] + pd["laplace_rv"][vent]
     assert np.abs(s - 1).max() < 1e-3  # exact up to the solver tolerance and clipping to [0, 1]
-    assert report["ventricles"]["solves"]["apicobasal"]["residual"] < 1e-7
+    assert report["ventricles"]["solves"]["apicobasal"]["residual"] <= 1e-6  # the default solver tolerance
 
 
 def test_phantom_atrial_coordinates_ranges_and_boundaries():

@@ -241,7 +241,7 @@ def rotational_angle(points: np.ndarray, origin: np.ndarray, axis: np.ndarray, r
 
 
 def trajectory_coordinate(dom: Domain, psi: np.ndarray, start: np.ndarray, end: np.ndarray, *,
-                          cross_diffusion: float = 0.05, tol: float = 1e-8, stats: dict | None = None) -> np.ndarray:
+                          cross_diffusion: float = 0.05, tol: float = 1e-6, stats: dict | None = None) -> np.ndarray:
     """Normalised distance along the streamlines of grad(psi) from the ``start`` to the ``end`` nodes
     (mesh ids): d_s / (d_s + d_e), in [0, 1] and linear in arc length (Schuler et al. 2021, Cobiveco).
 
@@ -277,7 +277,7 @@ def trajectory_coordinate(dom: Domain, psi: np.ndarray, start: np.ndarray, end: 
 
 def ventricular_coordinates(mesh: TetMesh, labels: LabelImage | None = None, landmarks: Mapping | None = None, *,
                             boundary: Boundary | None = None, apex_radius_mm: float | None = None,
-                            linear_apicobasal: bool = True, tol: float = 1e-8) -> Coordinates:
+                            linear_apicobasal: bool = True, tol: float = 1e-6) -> Coordinates:
     """UVC (and the LDRB Laplace fields) on the LV + RV myocardium of ``mesh``; see the module docstring.
 
     ``labels``: the label map the mesh was built from (to classify the boundary), or give a
@@ -295,6 +295,8 @@ def ventricular_coordinates(mesh: TetMesh, labels: LabelImage | None = None, lan
     boundary.require(BASE_SURFACES, "the apicobasal coordinate", any_of=True)
     apex_landmark = _landmark(landmarks, "lv_apex_epicardium", "the apicobasal coordinate")
     axis = _landmark(landmarks, "lv_long_axis", "the rotational coordinate")
+    if np.linalg.norm(axis) < 1e-9:
+        raise AnatomyError("the landmark 'lv_long_axis' is a zero vector; it must be the apex-to-base direction")
     if "septal_point" in (landmarks or {}):
         septal_point = _landmark(landmarks, "septal_point", "the rotational coordinate")
         septal_dir = None
@@ -346,8 +348,6 @@ def ventricular_coordinates(mesh: TetMesh, labels: LabelImage | None = None, lan
         in_lv = np.zeros(n_local, dtype=bool)
         in_lv[np.unique(dom.tets[tags == lv_tag])] = True
         v = np.where(in_lv, -1.0, 1.0)
-    elif has_rv and not (tags == lv_tag).any() and (tags == rv_tag).all() and not lv_endo.size:
-        v = np.ones(n_local)
     elif has_rv:
         v = np.where(phi_rv > phi_lv, 1.0, -1.0)
     else:
@@ -414,7 +414,7 @@ def _septal_nodes(mesh: TetMesh, boundary: Boundary, other_nodes: np.ndarray | N
 
 def atrial_coordinates(mesh: TetMesh, labels: LabelImage | None = None, landmarks: Mapping | None = None, *,
                        atria: tuple[str, ...] = ("la", "ra"), boundaries: Mapping[str, Boundary] | None = None,
-                       tol: float = 1e-8) -> Coordinates:
+                       tol: float = 1e-6) -> Coordinates:
     """UAC (alpha, beta, transmural; see the module docstring) on the LA and/or RA walls of ``mesh``.
 
     Boundaries are classified from ``labels`` unless given in ``boundaries`` (domain -> Boundary).
