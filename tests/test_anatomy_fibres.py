@@ -199,3 +199,9 @@ def test_bad_parameters_and_inputs():
     out = add_coordinates_and_fibres(mesh, labels, landmarks)
     assert "uac_alpha" not in out.point_data
     assert np.all(out.cell_data["fibre_region"][out.tags == lab.label("mitral_valve")] == -1)
+    # atria present but a venous opening missing: a specific error that says how to skip them
+    labels, mesh, landmarks = phantom_heart()
+    no_caval = labels.with_array(np.where(np.isin(labels.array, lab.labels_of(("superior_vena_cava",))),
+                                          lab.label("torso"), labels.array).astype(labels.array.dtype))
+    with pytest.raises(AnatomyError, match="superior_vena_cava.*atria=False"):
+        add_coordinates_and_fibres(mesh, no_caval, landmarks)

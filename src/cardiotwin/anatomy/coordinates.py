@@ -89,6 +89,7 @@ __all__ = [
     "UVC_FIELDS",
     "UAC_FIELDS",
     "ventricular_coordinates",
+    "atrial_boundaries",
     "atrial_coordinates",
     "rotational_angle",
 ]
@@ -412,6 +413,25 @@ def _septal_nodes(mesh: TetMesh, boundary: Boundary, other_nodes: np.ndarray | N
     return np.union1d(contact, np.unique(near))
 
 
+def atrial_boundaries(mesh: TetMesh, labels: LabelImage | None, atria: tuple[str, ...] = ("la", "ra"),
+                      boundaries: Mapping[str, Boundary] | None = None) -> dict[str, Boundary]:
+    """Classified boundaries of the atria (given ones are kept), checked for the surfaces the UAC
+    need: endocardium, AV valve ring and venous openings; raises :class:`AnatomyError` otherwise."""
+    out = dict(boundaries or {})
+    for side in atria:
+        if side not in _ATRIA:
+            raise AnatomyError(f"unknown atrium {side!r}; choose 'la' and/or 'ra'")
+        if side not in out:
+            out[side] = classify_boundary(mesh, labels, side)
+        _, ring_name, vein_names, endo_name = _ATRIA[side]
+        what = f"the {side.upper()} coordinates"
+        out[side].require((endo_name, ring_name), what)
+        out[side].require(vein_names, what)
+        if side == "ra":
+            out[side].require(("superior_vena_cava", "inferior_vena_cava"), what)
+    return out
+
+
 def atrial_coordinates(mesh: TetMesh, labels: LabelImage | None = None, landmarks: Mapping | None = None, *,
                        atria: tuple[str, ...] = ("la", "ra"), boundaries: Mapping[str, Boundary] | None = None,
                        tol: float = 1e-6) -> Coordinates:
@@ -426,19 +446,12 @@ def atrial_coordinates(mesh: TetMesh, labels: LabelImage | None = None, landmark
     fields = {name: np.full(mesh.n_points, np.nan) for name in UAC_FIELDS}
     report: dict = {}
     domains: dict = {}
-    boundaries = dict(boundaries or {})
-    for side in atria:
-        if side not in _ATRIA:
-            raise AnatomyError(f"unknown atrium {side!r}; choose 'la' and/or 'ra'")
-        if side not in boundaries:
-            boundaries[side] = classify_boundary(mesh, labels, side)
+    boundaries = atrial_boundaries(mesh, labels, atria, boundaries)
     for side in atria:
         t0 = time.perf_counter()
         tag, ring_name, vein_names, endo_name = _ATRIA[side]
         b = boundaries[side]
         what = f"the {side.upper()} coordinates"
-        b.require((endo_name, ring_name), what)
-        b.require(vein_names, what)
         dom = Domain.of(mesh, b.cells)
         K = dom.stiffness()
         stats: dict = {}

@@ -92,7 +92,13 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from cardiotwin import labels as lab
-from cardiotwin.anatomy.coordinates import Coordinates, atrial_coordinates, ventricular_coordinates
+from cardiotwin.anatomy.coordinates import (
+    Coordinates,
+    Domain,
+    atrial_boundaries,
+    atrial_coordinates,
+    ventricular_coordinates,
+)
 from cardiotwin.errors import AnatomyError, InvalidParameterError
 from cardiotwin.io.atomic import atomic_path
 from cardiotwin.types import LabelImage, TetMesh
@@ -472,19 +478,27 @@ def add_coordinates_and_fibres(mesh: TetMesh, labels: LabelImage | None, landmar
     solver statistics are written into ``report`` when given.
     """
     start = time.perf_counter()
+    present = {lab.name(t) for t in np.unique(mesh.tags)}
+    do_atria = atria if atria is not None else bool({"la_wall", "ra_wall"} & present)
+    atrial = None
+    if do_atria:  # check the atrial surfaces first: fail before the (longer) ventricular solves
+        sides = tuple(s for s, name in (("la", "la_wall"), ("ra", "ra_wall")) if name in present)
+        if not sides:
+            raise AnatomyError("atria=True but the mesh has no la_wall or ra_wall cells")
+        try:
+            atrial = atrial_boundaries(mesh, labels, sides)
+        except AnatomyError as exc:
+            if atria:
+                raise
+            raise AnatomyError(f"{exc}. To build the ventricles only, pass atria=False") from None
     vc = ventricular_coordinates(mesh, labels, landmarks)
     fibre, sheet, normal, region = ldrb_fibres(mesh, vc, angles)
     point = {k: v for k, v in vc.items() if keep_laplace or k.startswith("uvc_")}
     timings = {"ventricles_s": round(time.perf_counter() - start, 3)}
-    present = {lab.name(t) for t in np.unique(mesh.tags)}
-    do_atria = atria if atria is not None else bool({"la_wall", "ra_wall"} & present)
     ac = None
-    if do_atria:
+    if atrial is not None:
         t0 = time.perf_counter()
-        sides = tuple(s for s, name in (("la", "la_wall"), ("ra", "ra_wall")) if name in present)
-        if not sides:
-            raise AnatomyError("atria=True but the mesh has no la_wall or ra_wall cells")
-        ac = atrial_coordinates(mesh, labels, landmarks, atria=sides)
+        ac = atrial_coordinates(mesh, labels, landmarks, atria=tuple(atrial), boundaries=atrial)
         af, as_, an, ar = atrial_fibres(mesh, ac, landmarks, rules)
         cells = ar >= 0
         fibre[cells], sheet[cells], normal[cells], region[cells] = af[cells], as_[cells], an[cells], ar[cells]
@@ -516,23 +530,21 @@ def plot_fibres(mesh: TetMesh, path: str | os.PathLike, *, max_glyphs: int = 600
     for key in ("uvc_apicobasal", "uvc_transmural"):
         if key not in mesh.point_data:
             raise AnatomyError(f"plot_fibres needs the point field {key!r}; run add_coordinates_and_fibres first")
-    from cardiotwin.fem.gradient import cell_gradients
-
     rng = np.random.default_rng(seed)
     region = mesh.cell_data["fibre_region"]
     fib = mesh.cell_data["fibre"]
     centroid = mesh.points[mesh.cells].mean(axis=1)
     vent = np.flatnonzero(np.isin(region, [1, 2, 3, 4]))
-    cells_v = mesh.cells[vent]
-    sub_nodes, sub_tets = np.unique(cells_v, return_inverse=True)
-    sub_tets = sub_tets.reshape(-1, 4)
-    pts = mesh.points[sub_nodes]
-    ab = mesh.point_data["uvc_apicobasal"][sub_nodes]
-    rho = mesh.point_data["uvc_transmural"][sub_nodes]
-    g_ab = cell_gradients(pts, sub_tets, np.nan_to_num(ab))
-    g_rho = cell_gradients(pts, sub_tets, np.nan_to_num(rho))
+    if not vent.size:
+        raise AnatomyError("plot_fibres found no ventricular fibres (fibre_region 1-4)")
+    dom = Domain.of(mesh, vent)
+    ab = np.nan_to_num(mesh.point_data["uvc_apicobasal"][dom.nodes])
+    rho = np.nan_to_num(mesh.point_data["uvc_transmural"][dom.nodes])
+    # recovered gradients: cells with all four nodes on one surface still get the wall frame
+    g_ab, g_rho = dom.recovered_gradient(ab), dom.recovered_gradient(rho)
     helix = helix_angle(fib[vent], g_ab, g_rho)
-    rho_c = rho[sub_tets].mean(axis=1)
+    rho_c = dom.cell_mean(rho)
+    cells_v = mesh.cells[vent]
 
     def glyphs(sel: np.ndarray, scalars: np.ndarray, length: float):
         """Line glyphs of the fibres of cells ``sel`` (at most max_glyphs, chosen at random)."""
