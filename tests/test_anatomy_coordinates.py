@@ -149,7 +149,8 @@ def test_phantom_atrial_coordinates_ranges_and_boundaries():
         b = classify_boundary(mesh, labels, side)
         ring_nodes, vein_nodes = b.nodes(ring), b.nodes(*veins)
         only_ring = np.setdiff1d(ring_nodes, vein_nodes)
-        assert np.all(pd["uac_beta"][only_ring] == 0.0) and np.all(pd["uac_beta"][np.setdiff1d(vein_nodes, ring_nodes)] == 1.0)
+        assert np.all(pd["uac_beta"][only_ring] == 0.0)
+        assert np.all(pd["uac_beta"][np.setdiff1d(vein_nodes, ring_nodes)] == 1.0)
         assert np.all(pd["uac_transmural"][np.setdiff1d(b.nodes(endo), b.nodes("epicardium"))] == 0.0)
         # beta orders the wall from the ring to the veins
         from scipy.spatial import cKDTree
@@ -219,7 +220,8 @@ def _ansys_atria(shared_data):
     parts = [read_mesh(folder / f"{s}_input.vtu") for s in ("la", "ra")]
     points = np.vstack([m.points for m in parts])
     cells = np.vstack([parts[0].cells, parts[1].cells + parts[0].n_points])
-    tags = np.concatenate([np.full(parts[0].n_cells, lab.label("la_wall")), np.full(parts[1].n_cells, lab.label("ra_wall"))])
+    tags = np.concatenate([np.full(parts[0].n_cells, lab.label("la_wall")),
+                           np.full(parts[1].n_cells, lab.label("ra_wall"))])
     trans = np.concatenate([m.point_data["trans"] for m in parts])
     mesh = TetMesh(points, cells, tags, point_data={"trans": trans})
     boundaries = {}
@@ -264,8 +266,25 @@ def test_real_atria_coordinates(shared_data):
     from cardiotwin.anatomy.fibres import atrial_fibres
 
     f, s, n, region = atrial_fibres(mesh, c)
-    assert np.allclose(np.linalg.norm(f, axis=1), 1) and np.abs(np.einsum("ij,ij->i", f, s)).max() < 1e-9
+    atria = region >= 0
+    assert np.allclose(np.linalg.norm(f[atria], axis=1), 1)
+    assert np.abs(np.einsum("ij,ij->i", f[atria], s[atria])).max() < 1e-9
     assert {10, 11, 12, 13, 20, 21, 22, 23, 24} <= set(np.unique(region).tolist())
+    # the RA alone: its septum must come from a landmark
+    ra_cells = mesh.tags == lab.label("ra_wall")
+    ra_nodes, ra_tets = np.unique(mesh.cells[ra_cells], return_inverse=True)
+    ra = TetMesh(mesh.points[ra_nodes], ra_tets.reshape(-1, 4), mesh.tags[ra_cells])
+    local = np.full(mesh.n_points, -1)
+    local[ra_nodes] = np.arange(len(ra_nodes))
+    b = boundaries["ra"]
+    tri = {name: local[b.faces[b.mask(name)]] for name in b.counts()}
+    b_ra = boundary_from_triangles(ra, np.arange(ra.n_cells), tri, domain="ra")
+    with pytest.raises(AnatomyError, match="septum cannot be found"):
+        atrial_coordinates(ra, None, None, atria=("ra",), boundaries={"ra": b_ra})
+    septum = c.report["ra"]["septum_centre_mm"]
+    c_ra = atrial_coordinates(ra, None, {"ra_septum": septum}, atria=("ra",), boundaries={"ra": b_ra})
+    f_ra, _, _, region_ra = atrial_fibres(ra, c_ra)
+    assert np.allclose(np.linalg.norm(f_ra, axis=1), 1) and {20, 21, 22, 23, 24} <= set(region_ra.tolist())
 
 
 # ---------------------------------------------------------------------------------- bad input

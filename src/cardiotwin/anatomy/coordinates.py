@@ -365,7 +365,8 @@ def ventricular_coordinates(mesh: TetMesh, labels: LabelImage | None = None, lan
 
     local = {
         "uvc_apicobasal": ab, "uvc_transmural": rho, "uvc_rotational": phi, "uvc_transventricular": v,
-        "laplace_apicobasal": psi, "laplace_epi": phi_epi, "laplace_lv": phi_lv, "laplace_rv": phi_rv, "laplace_outflow": w,
+        "laplace_apicobasal": psi, "laplace_epi": phi_epi, "laplace_lv": phi_lv, "laplace_rv": phi_rv,
+        "laplace_outflow": w,
     }
     fields = {}
     for name, values in local.items():
@@ -490,6 +491,7 @@ def atrial_coordinates(mesh: TetMesh, labels: LabelImage | None = None, landmark
         report[side] = {
             "nodes": int(len(dom.nodes)), "cells": int(len(dom.cells)), "surfaces": b.counts(),
             "pinched_boundary_edges": b.pinched_edges, "septal_nodes": int(septum.size),
+            "septum_centre_mm": p[septum].mean(axis=0).round(3).tolist(),
             "lateral_nodes": int(lateral.size), "solves": stats, "seconds": round(time.perf_counter() - t0, 3),
         }
         domains[side] = (dom, local, b)

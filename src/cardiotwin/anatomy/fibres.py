@@ -144,7 +144,8 @@ class LdrbAngles:
             if not (np.isfinite(value) and -180.0 <= value <= 180.0):
                 raise InvalidParameterError(f"{name} must be an angle in degrees within [-180, 180], got {value}")
         if not (np.isfinite(self.ot_level) and 0.0 <= self.ot_level <= 1.0):
-            raise InvalidParameterError(f"ot_level must lie in [0, 1] (0 disables the outflow tracts), got {self.ot_level}")
+            raise InvalidParameterError(
+                f"ot_level must lie in [0, 1] (0 disables the outflow tracts), got {self.ot_level}")
 
 
 # ----------------------------------------------------------------------------- frame algebra
@@ -432,7 +433,10 @@ def atrial_fibres(mesh: TetMesh, coords: Coordinates, landmarks: Mapping | None 
             bb = np.zeros(len(dom.cells), dtype=bool)
         if s == "ra":
             # azimuth about the intercaval axis: 0 lateral, +90 anterior
-            lat = lateral_ra if lateral_ra is not None else _unit(centres["ra"] - p[b.nodes("interatrial_septum")].mean(0))
+            if lateral_ra is not None:
+                lat = lateral_ra
+            else:  # RA only: lateral = away from its septum
+                lat = _unit(centres["ra"] - np.asarray(coords.report["ra"]["septum_centre_mm"]))
             lat = _unit(lat - np.dot(lat, superior) * superior)
             front = np.cross(superior, lat)
             if np.dot(front, ant) < 0:
