@@ -78,7 +78,7 @@ def generate_phantom(seed: int = 0, spacing: float | tuple[float, float, float] 
     center_lv = base - frame[:, 2] * 12.0 * k
     semi = np.array([p.lv_radius + p.lv_wall] * 2 + [p.lv_length + 0.75 * p.lv_wall])
     z_heart_bottom = center_lv[2] - np.sqrt(((frame[2] * semi) ** 2).sum())
-    z_bottom = z_heart_bottom - 70.0
+    z_bottom = z_heart_bottom - 200.0  # the abdomen down to the iliac crests, where the LL electrode sits
     z_top = z_bottom + p.torso_height
 
     A, B = p.torso_semi_lr, p.torso_semi_ap

@@ -81,7 +81,7 @@ def sample_params(seed: int) -> PhantomParams:
         seed=int(seed),
         torso_semi_lr=_draw(rng, 175.0, 8.0) * size,
         torso_semi_ap=_draw(rng, 122.0, 6.0) * size,
-        torso_height=330.0,
+        torso_height=460.0,
         fat_thickness=_draw(rng, 14.0, 3.0),
         heart_offset=(_draw(rng, 15.0, 5.0), _draw(rng, -30.0, 5.0), 0.0),
         apex_azimuth_deg=_draw(rng, 48.0, 6.0),

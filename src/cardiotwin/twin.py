@@ -1,0 +1,118 @@
+"""The digital twin of one patient: heart mesh with its fields, landmarks, torso and lead fields,
+and the forward model ``simulate(twin, θ) -> activation, repolarisation, 12-lead ECG``.
+
+A twin lives in a folder (the case folder of the pipeline):
+
+    heart.vtu        heart mesh with UVC/UAC, fibres and conduction fields
+    landmarks.json   anatomical landmarks (mm)
+    torso.vtu        torso mesh (optional)
+    leadfields.npz   electrode lead fields projected onto the heart nodes (optional)
+
+Everything that does not depend on θ (eikonal topology, lead-field weights) is built once when the
+:class:`ForwardModel` is created, so each simulation costs one eikonal solve and one fast ECG.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from cardiotwin.electrophysiology.action_potential import ApShape
+from cardiotwin.electrophysiology.conduction import SinusRhythmModel
+from cardiotwin.electrophysiology.parameters import EpParameters
+from cardiotwin.electrophysiology.repolarisation import apd_field, repolarisation_times
+from cardiotwin.errors import InputFileNotFoundError
+from cardiotwin.io.mesh import read_mesh, write_mesh
+from cardiotwin.types import Ecg, TetMesh
+
+
+@dataclass
+class Twin:
+    """A patient's heart (with fields), landmarks and, when built, torso and lead fields."""
+
+    heart: TetMesh
+    landmarks: dict
+    torso: TetMesh | None = None
+    lead_fields: object | None = None  # cardiotwin.ecg.leadfield.LeadFields
+
+    @classmethod
+    def load(cls, folder: str | os.PathLike) -> "Twin":
+        root = Path(folder)
+        for name in ("heart.vtu", "landmarks.json"):
+            if not (root / name).exists():
+                raise InputFileNotFoundError(
+                    f"{root / name} not found: a twin folder holds heart.vtu and landmarks.json "
+                    "(made by `cardiotwin mesh` + `cardiotwin fibres`, or `cardiotwin demo`)"
+                )
+        data = json.loads((root / "landmarks.json").read_text())
+        landmarks = data.get("landmarks", data)
+        torso = read_mesh(root / "torso.vtu") if (root / "torso.vtu").exists() else None
+        lead_fields = None
+        if (root / "leadfields.npz").exists():
+            from cardiotwin.ecg.leadfield import LeadFields
+
+            lead_fields = LeadFields.load(root / "leadfields.npz")
+        return cls(read_mesh(root / "heart.vtu"), landmarks, torso, lead_fields)
+
+
+@dataclass
+class Simulation:
+    """Activation and repolarisation times (ms, per heart node) of one parameter set."""
+
+    params: EpParameters
+    activation: np.ndarray
+    repolarisation: np.ndarray
+    apd: np.ndarray
+    summary: dict = field(default_factory=dict)
+    ecg: Ecg | None = None
+
+    def as_fields(self) -> dict[str, np.ndarray]:
+        return {"activation_ms": self.activation, "repolarisation_ms": self.repolarisation, "apd_ms": self.apd}
+
+
+class ForwardModel:
+    """θ -> activation, repolarisation and (with lead fields) the 12-lead ECG, for one twin."""
+
+    def __init__(self, twin: Twin, shape: ApShape | None = None):
+        self.twin = twin
+        self.model = SinusRhythmModel(twin.heart, twin.landmarks)
+        self.shape = shape or ApShape()
+
+    def simulate_batch(self, params: list[EpParameters], fs: float = 1000.0, duration_ms: float | None = None,
+                       with_ecg: bool = True) -> list[Simulation]:
+        ats = self.model.activation_batch(params)
+        out = []
+        for p, at in zip(params, ats):
+            apd = apd_field(self.twin.heart, p)
+            rt = repolarisation_times(at, apd)
+            sim = Simulation(p, at, rt, apd, self.model.summary(at))
+            if with_ecg and self.twin.lead_fields is not None:
+                end = duration_ms or float(np.nanmax(np.where(np.isfinite(rt), rt, np.nan))) + 80.0
+                sim.ecg = self.twin.lead_fields.ecg(at, rt, self.shape, fs=fs, duration_ms=end)
+            out.append(sim)
+        return out
+
+    def simulate(self, params: EpParameters | None = None, **kwargs) -> Simulation:
+        return self.simulate_batch([params or EpParameters()], **kwargs)[0]
+
+
+def simulate(twin: Twin, params: EpParameters | None = None, **kwargs) -> Simulation:
+    """One simulation of the twin (builds the forward model; keep a :class:`ForwardModel` to reuse it)."""
+    return ForwardModel(twin).simulate(params, **kwargs)
+
+
+def write_simulation(twin: Twin, sim: Simulation, out_dir: str | os.PathLike) -> dict[str, Path]:
+    """``heart_ep.vtu`` (mesh with activation/repolarisation/APD fields) and ``ep_summary.json``."""
+    from cardiotwin.io.atomic import write_json_atomic
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    fields = {k: np.where(np.isfinite(v), v, np.nan) for k, v in sim.as_fields().items()}
+    paths = {"mesh": write_mesh(twin.heart.with_fields(point_data=fields), out / "heart_ep.vtu"),
+             "summary": write_json_atomic(out / "ep_summary.json", {"summary": sim.summary,
+                                                                     "params": sim.params.as_dict()})}
+    return paths
