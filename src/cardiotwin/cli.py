@@ -98,17 +98,131 @@ def _print_mesh_summary(anatomy) -> None:
     console.print(table)
 
 
+def _beside(path: Path, given: Path | None, name: str) -> Path:
+    """An input next to ``path`` unless given explicitly."""
+    return given if given is not None else path.parent / name
+
+
+@app.command()
+def fibres(
+    mesh: Path = typer.Option(..., "--mesh", help="heart mesh from `cardiotwin mesh` (heart.vtu)"),
+    out: Path = typer.Option(..., "--out", help="output folder (may be the mesh's folder: the twin folder)"),
+    labels: Path = typer.Option(None, "--labels", help="label map the mesh came from [labels_walls.nii.gz beside the mesh]"),
+    landmarks: Path = typer.Option(None, "--landmarks", help="landmarks.json [beside the mesh]"),
+) -> None:
+    """Universal ventricular/atrial coordinates and fibres on a heart mesh (+ openCARP .lon)."""
+    from cardiotwin.anatomy.landmarks import write_landmarks
+    from cardiotwin.electrophysiology.conduction import add_conduction_fields
+    from cardiotwin.io import read_labels, read_mesh, write_mesh, write_opencarp
+    from cardiotwin.twin import read_landmarks
+
+    try:
+        with console.status("coordinates and fibres"):
+            start = time.perf_counter()
+            heart = read_mesh(mesh)
+            label_map = read_labels(_beside(mesh, labels, "labels_walls.nii.gz"))
+            marks = read_landmarks(_beside(mesh, landmarks, "landmarks.json"))
+            twin = _fibres(heart, label_map, marks)
+            twin = add_conduction_fields(twin, label_map)
+            paths = [write_mesh(twin, out / "heart.vtu"), write_landmarks(marks, out / "landmarks.json")]
+            paths += write_opencarp(twin, out / "heart")
+            elapsed = time.perf_counter() - start
+    except CardiotwinError as exc:
+        _fail(exc)
+    paths += _picture(lambda: __import__("cardiotwin.anatomy.fibres", fromlist=["plot_fibres"]).plot_fibres(
+        twin, out / "fibres.png"))
+    console.print(f"coordinates and fibres in {elapsed:.1f} s; wrote " + ", ".join(str(p) for p in paths))
+
+
+def _fibres(heart, label_map, marks):
+    from cardiotwin.anatomy.fibres import add_coordinates_and_fibres
+
+    return add_coordinates_and_fibres(heart, label_map, marks)
+
+
+def _picture(draw) -> list[Path]:
+    """Draw an optional picture (needs the viz extra); say so instead of failing without it."""
+    try:
+        return [draw()]
+    except ImportError:
+        console.print("[yellow]pyvista not installed: picture skipped (pip install 'cardiotwin[viz]')[/]")
+        return []
+
+
+@app.command()
+def simulate(
+    mesh: Path = typer.Option(..., "--mesh", help="heart mesh with coordinates and fibres (`cardiotwin fibres`)"),
+    out: Path = typer.Option(..., "--out", help="output folder"),
+    params: Path = typer.Option(None, "--params", help="parameters JSON (missing entries: defaults)"),
+    landmarks: Path = typer.Option(None, "--landmarks", help="landmarks.json [beside the mesh]"),
+) -> None:
+    """Activation and repolarisation times of the twin's heart for one parameter set."""
+    from cardiotwin.electrophysiology.parameters import EpParameters, read_parameters
+    from cardiotwin.io import read_mesh
+    from cardiotwin.twin import Twin, read_landmarks, simulate as run, write_simulation
+
+    try:
+        twin = Twin(read_mesh(mesh), read_landmarks(_beside(mesh, landmarks, "landmarks.json")))
+        theta = read_parameters(params) if params else EpParameters()
+        start = time.perf_counter()
+        sim = run(twin, theta, with_ecg=False)
+        elapsed = time.perf_counter() - start
+        paths = list(write_simulation(twin, sim, out).values())
+    except CardiotwinError as exc:
+        _fail(exc)
+    from cardiotwin.report.mesh_figure import plot_field
+
+    paths += _picture(lambda: plot_field(twin.heart, sim.activation, out / "activation.png", "activation (ms)"))
+    console.print(", ".join(f"{k} = {v:.1f}" for k, v in sim.summary.items()) + f" ({elapsed:.2f} s)")
+    console.print("wrote " + ", ".join(str(p) for p in paths))
+
+
+@app.command()
+def ecg(
+    twin_dir: Path = typer.Option(..., "--twin", help="twin folder: heart.vtu (with fibres), landmarks.json, torso.vtu"),
+    out: Path = typer.Option(..., "--out", help="output folder"),
+    params: Path = typer.Option(None, "--params", help="parameters JSON (missing entries: defaults)"),
+    electrodes: Path = typer.Option(None, "--electrodes", help="CSV name,x,y,z (mm) instead of the standard placement"),
+) -> None:
+    """The twin's 12-lead ECG through its torso: lead fields (computed once, cached in the twin
+    folder), then one simulation; writes ecg.csv, WFDB ecg.hea/.dat and the 12-lead plot."""
+    from cardiotwin.electrophysiology.parameters import EpParameters, read_parameters
+    from cardiotwin.io import write_ecg_csv, write_ecg_wfdb
+    from cardiotwin.report.ecg_plot import plot_12_lead
+    from cardiotwin.twin import Twin, ensure_lead_fields, simulate as run, write_simulation
+
+    try:
+        twin = Twin.load(twin_dir)
+        with console.status("lead fields (once per twin)"):
+            ensure_lead_fields(twin, twin_dir, electrodes)
+        theta = read_parameters(params) if params else EpParameters()
+        sim = run(twin, theta)
+        paths = list(write_simulation(twin, sim, out).values())
+        paths += [write_ecg_csv(sim.ecg, out / "ecg.csv"), write_ecg_wfdb(sim.ecg, out / "ecg"),
+                  plot_12_lead(sim.ecg, out / "ecg.png", title="simulated 12-lead ECG")]
+    except CardiotwinError as exc:
+        _fail(exc)
+    console.print(", ".join(f"{k} = {v:.1f}" for k, v in sim.summary.items()))
+    console.print("wrote " + ", ".join(str(p) for p in paths))
+
+
 @app.command()
 def demo(
     out: Path = typer.Option(Path("cardiotwin-demo"), "--out", help="output folder"),
     seed: int = typer.Option(0, help="synthetic patient number"),
 ) -> None:
-    """Run the pipeline end to end on a synthetic patient: image and labels -> walls -> meshes."""
+    """Run the pipeline end to end on a synthetic patient: image and labels -> walls -> meshes ->
+    coordinates and fibres -> activation and repolarisation -> 12-lead ECG through the torso."""
     import numpy as np
 
     from cardiotwin.anatomy.build import build_anatomy, write_anatomy
+    from cardiotwin.anatomy.landmarks import write_landmarks
+    from cardiotwin.electrophysiology.conduction import add_conduction_fields
+    from cardiotwin.io import write_ecg_csv, write_mesh, write_opencarp
     from cardiotwin.phantom import generate_phantom
+    from cardiotwin.report.ecg_plot import plot_12_lead
     from cardiotwin.report.slices import plot_slices
+    from cardiotwin.twin import Twin, ensure_lead_fields, simulate as run, write_simulation
 
     start = time.perf_counter()
     with console.status("generating the synthetic patient (1 mm CT)"):
@@ -117,17 +231,28 @@ def demo(
     console.print(_volume_table(ph.volumes_ml(), f"synthetic patient {seed}"))
     centre = np.array(ph.landmarks["lv_base_center"]) - 25.0 * np.array(ph.landmarks["lv_long_axis"])
     paths.append(plot_slices(ph.image, ph.labels, centre, out / "patient.png", title=f"synthetic patient {seed}"))
+    twin_dir = out / "twin"
     with console.status("anatomical twin: walls, valves, landmarks, heart and torso meshes"):
         anatomy = build_anatomy(ph.labels)
-        paths += list(write_anatomy(anatomy, out / "anatomy", opencarp=True).values())
+        paths += list(write_anatomy(anatomy, twin_dir, opencarp=True).values())
     _print_mesh_summary(anatomy)
-    try:
-        from cardiotwin.report.mesh_figure import plot_meshes
+    from cardiotwin.report.mesh_figure import plot_field, plot_meshes
 
-        paths.append(plot_meshes(anatomy.heart.mesh, anatomy.torso.mesh if anatomy.torso else None,
-                                 out / "anatomy.png"))
-    except ImportError:
-        console.print("[yellow]pyvista not installed: no mesh picture (pip install 'cardiotwin[viz]')[/]")
+    paths += _picture(lambda: plot_meshes(anatomy.heart.mesh, anatomy.torso.mesh, out / "anatomy.png"))
+    with console.status("universal coordinates and fibres"):
+        heart = add_conduction_fields(_fibres(anatomy.heart.mesh, anatomy.labels, anatomy.landmarks), anatomy.labels)
+        paths += [write_mesh(heart, twin_dir / "heart.vtu"), *write_opencarp(heart, twin_dir / "heart")]
+    paths += _picture(lambda: __import__("cardiotwin.anatomy.fibres", fromlist=["plot_fibres"]).plot_fibres(
+        heart, out / "fibres.png"))
+    twin = Twin(heart, anatomy.landmarks, anatomy.torso.mesh)
+    with console.status("lead fields, activation, repolarisation and the 12-lead ECG"):
+        ensure_lead_fields(twin, twin_dir)
+        sim = run(twin)
+        paths += list(write_simulation(twin, sim, out / "simulation").values())
+        paths += [write_ecg_csv(sim.ecg, out / "simulation" / "ecg.csv"),
+                  plot_12_lead(sim.ecg, out / "ecg.png", title=f"synthetic patient {seed}: simulated 12-lead ECG")]
+    paths += _picture(lambda: plot_field(heart, sim.activation, out / "activation.png", "activation (ms)"))
+    console.print(", ".join(f"{k} = {v:.1f}" for k, v in sim.summary.items()))
     console.print(f"[green]done[/] in {time.perf_counter() - start:.1f} s: " + ", ".join(str(p) for p in paths))
 
 

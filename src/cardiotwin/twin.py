@@ -48,8 +48,7 @@ class Twin:
                     f"{root / name} not found: a twin folder holds heart.vtu and landmarks.json "
                     "(made by `cardiotwin mesh` + `cardiotwin fibres`, or `cardiotwin demo`)"
                 )
-        data = json.loads((root / "landmarks.json").read_text())
-        landmarks = data.get("landmarks", data)
+        landmarks = read_landmarks(root / "landmarks.json")
         torso = read_mesh(root / "torso.vtu") if (root / "torso.vtu").exists() else None
         lead_fields = None
         if (root / "leadfields.npz").exists():
@@ -57,6 +56,43 @@ class Twin:
 
             lead_fields = LeadFields.load(root / "leadfields.npz")
         return cls(read_mesh(root / "heart.vtu"), landmarks, torso, lead_fields)
+
+
+def read_landmarks(path: str | os.PathLike) -> dict:
+    """Landmarks written by :func:`cardiotwin.anatomy.landmarks.write_landmarks` (or a plain dict)."""
+    p = Path(path)
+    if not p.exists():
+        raise InputFileNotFoundError(f"landmarks not found: {p} (made by `cardiotwin mesh`)")
+    try:
+        data = json.loads(p.read_text())
+    except json.JSONDecodeError as exc:
+        from cardiotwin.errors import CorruptFileError
+
+        raise CorruptFileError(f"{p} is not valid JSON: {exc}") from None
+    return data.get("landmarks", data)
+
+
+def ensure_lead_fields(twin: Twin, folder: str | os.PathLike, electrodes_csv: str | os.PathLike | None = None):
+    """The twin's lead fields: loaded from ``folder/leadfields.npz`` when present, else computed
+    (standard electrodes from the landmarks, or a CSV) and cached there."""
+    from cardiotwin.ecg.leadfield import LeadFields, compute_lead_fields
+    from cardiotwin.ecg.leads import electrodes_from_csv, standard_electrodes
+    from cardiotwin.errors import AnatomyError
+
+    cache = Path(folder) / "leadfields.npz"
+    if twin.lead_fields is None and cache.exists() and electrodes_csv is None:
+        twin.lead_fields = LeadFields.load(cache)
+        if twin.lead_fields.n_nodes != twin.heart.n_points:
+            twin.lead_fields = None  # stale: made for another heart mesh
+    if twin.lead_fields is None:
+        if twin.torso is None:
+            raise AnatomyError(f"no torso mesh in the twin ({folder}/torso.vtu): a torso ECG needs one; "
+                               "the infinite-medium pseudo-ECG is in cardiotwin.ecg.pseudo")
+        electrodes = (electrodes_from_csv(electrodes_csv, twin.torso, heart=twin.heart) if electrodes_csv
+                      else standard_electrodes(twin.torso, twin.landmarks))
+        twin.lead_fields = compute_lead_fields(twin.torso, twin.heart, electrodes)
+        twin.lead_fields.save(cache)
+    return twin.lead_fields
 
 
 @dataclass

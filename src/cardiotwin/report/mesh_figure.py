@@ -57,3 +57,28 @@ def plot_meshes(heart: TetMesh, torso: TetMesh | None, path: str | os.PathLike, 
         plotter.screenshot(str(tmp))
     plotter.close()
     return target
+
+
+def plot_field(mesh: TetMesh, values: np.ndarray, path: str | os.PathLike, title: str,
+               cmap: str = "jet_r", size=(1600, 700)) -> Path:
+    """PNG of a nodal field (e.g. activation times) on the heart surface, anterior and posterior views."""
+    import pyvista as pv
+
+    grid = _grid(mesh)
+    grid.point_data[title] = np.where(np.isfinite(values), values, np.nan)
+    surface = grid.extract_surface(algorithm=None)
+    plotter = pv.Plotter(off_screen=True, shape=(1, 2), window_size=size)
+    centre = mesh.points.mean(axis=0)
+    for col, (name, direction) in enumerate((("anterior", (0, -1, 0)), ("posterior", (0, 1, 0)))):
+        plotter.subplot(0, col)
+        plotter.add_mesh(surface, scalars=title, cmap=cmap, nan_color="#bbbbbb", smooth_shading=True,
+                         show_scalar_bar=col == 1, scalar_bar_args={"title": title})
+        plotter.add_text(f"{name} view", font_size=12)
+        plotter.camera.focal_point = centre
+        plotter.camera.position = centre + 350.0 * np.asarray(direction, float)
+        plotter.camera.up = (0, 0, 1)
+    target = Path(path)
+    with atomic_path(target) as tmp:
+        plotter.screenshot(str(tmp))
+    plotter.close()
+    return target
