@@ -81,13 +81,13 @@ class EpParameters:
 
     cv_fibre: float = 0.6
     cv_transverse: float = 0.24
-    cv_endo: float = 1.5
+    cv_endo: float = 1.2
     endo_depth_mm: float = 2.0
     cv_atrial_fibre: float = 1.2
     cv_atrial_transverse: float = 0.55
     atrial_bundle_factor: float = 1.8
     av_delay: float = 100.0
-    apd_mean: float = 270.0
+    apd_mean: float = 290.0
     apd_transmural: float = 80.0
     apd_apicobasal: float = -30.0
     apd_rv: float = -20.0

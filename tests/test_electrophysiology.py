@@ -1,0 +1,92 @@
+"""Sinus-rhythm activation and repolarisation on the phantom twin (issue 5 physiology)."""
+
+import numpy as np
+import pytest
+
+from cardiotwin.electrophysiology.conduction import SinusRhythmModel
+from cardiotwin.electrophysiology.parameters import EpParameters, RootNode, read_parameters, write_parameters
+from cardiotwin.electrophysiology.repolarisation import apd_field, repolarisation_times
+from cardiotwin.errors import AnatomyError, InvalidParameterError
+from cardiotwin.twin import ForwardModel
+
+
+@pytest.fixture(scope="module")
+def model(phantom_twin):
+    _, twin, _ = phantom_twin
+    return ForwardModel(twin)
+
+
+def test_default_sinus_rhythm_is_physiological(model):
+    """Durrer et al. 1970 / normal ECG ranges: QRS-like total ventricular activation 70-110 ms,
+    earliest epicardial breakthrough in the RV free wall, latest activation at the LV base
+    (posterobasal/lateral), atria activated in 80-120 ms."""
+    sim = model.simulate(with_ecg=False)
+    s = sim.summary
+    assert 70.0 <= s["ventricular_activation_ms"] <= 110.0, s
+    assert 80.0 <= s["atrial_activation_ms"] <= 120.0, s
+    heart = model.twin.heart
+    pd = heart.point_data
+    vent = model.model.ventricles.nodes
+    at = sim.activation
+    epi = vent[(pd["epi_distance_mm"][vent] < 0.5) & (pd["endocardium"][vent] == 0)]
+    first_epi = epi[np.argmin(at[epi])]
+    assert pd["uvc_transventricular"][first_epi] > 0, "earliest epicardial breakthrough must be on the RV"
+    last = vent[np.argmax(at[vent])]
+    assert pd["uvc_transventricular"][last] < 0 and pd["uvc_apicobasal"][last] > 0.6
+    assert abs(pd["uvc_rotational"][last]) > np.pi / 2, "latest site: LV free wall, away from the septum"
+    # the ventricles start after the AV delay
+    assert s["ventricular_start_ms"] > EpParameters().av_delay
+
+
+def test_parameters_change_activation_as_physics_says(model):
+    base, slow, fast_endo = model.simulate_batch(
+        [EpParameters(), EpParameters(cv_fibre=0.45, cv_transverse=0.18), EpParameters(cv_endo=3.0)], with_ecg=False)
+    assert slow.summary["ventricular_activation_ms"] > base.summary["ventricular_activation_ms"] + 5
+    assert fast_endo.summary["ventricular_activation_ms"] < base.summary["ventricular_activation_ms"]
+    np.testing.assert_allclose(base.activation, model.simulate(with_ecg=False).activation)  # batch == single
+    late_av = model.simulate(EpParameters(av_delay=150.0), with_ecg=False)
+    assert np.isclose(late_av.summary["ventricular_start_ms"], base.summary["ventricular_start_ms"] + 50.0, atol=1e-6)
+
+
+def test_root_nodes_sit_where_asked(model):
+    nodes, delays = model.model.root_nodes(EpParameters())
+    pd = model.twin.heart.point_data
+    for node, root in zip(nodes, EpParameters().roots):
+        assert abs(pd["uvc_apicobasal"][node] - root.apicobasal) < 0.05
+        assert abs(np.angle(np.exp(1j * (pd["uvc_rotational"][node] - root.rotational)))) < 0.2
+        assert (pd["uvc_transventricular"][node] > 0) == (root.ventricle == "rv") or root.ventricle == "rv"
+    sim = model.simulate(EpParameters(roots=(RootNode("only", 0.5, 0.0, "lv", 0.0),)), with_ecg=False)
+    assert sim.activation[nodes[1]] == pytest.approx(sim.summary["ventricular_start_ms"], abs=1e-6)
+
+
+def test_repolarisation_gradients(model):
+    heart = model.twin.heart
+    p = EpParameters()
+    apd = apd_field(heart, p)
+    pd = heart.point_data
+    vent = model.model.ventricles.nodes
+    endo = vent[pd["endo_distance_mm"][vent] < 0.5]
+    epi = vent[(pd["epi_distance_mm"][vent] < 0.5) & (pd["endocardium"][vent] == 0)]
+    assert apd[endo].mean() - apd[epi].mean() > 0.5 * p.apd_transmural
+    at = model.simulate(p, with_ecg=False).activation
+    rt = repolarisation_times(at, apd)
+    assert np.all(rt[np.isfinite(at)] > at[np.isfinite(at)]) and np.all(np.isinf(rt[np.isinf(at)]))
+    assert np.isfinite(at[vent]).all()
+
+
+def test_parameter_validation_and_files(tmp_path):
+    with pytest.raises(InvalidParameterError, match="cv_fibre"):
+        EpParameters(cv_fibre=5.0)
+    with pytest.raises(InvalidParameterError, match="cv_transverse must not exceed"):
+        EpParameters(cv_fibre=0.4, cv_transverse=0.44)
+    with pytest.raises(InvalidParameterError, match="unknown parameters"):
+        EpParameters.from_dict({"cv_fibres": 0.6})
+    p = EpParameters(av_delay=120.0, roots=(RootNode("a", 0.4, 0.1, "lv"),))
+    assert read_parameters(write_parameters(p, tmp_path / "p.json")) == p
+
+
+def test_model_needs_coordinates(phantom_twin):
+    _, twin, _ = phantom_twin
+    bare = twin.heart.__class__(twin.heart.points, twin.heart.cells, twin.heart.tags)
+    with pytest.raises(AnatomyError, match="lacks"):
+        SinusRhythmModel(bare, twin.landmarks)
