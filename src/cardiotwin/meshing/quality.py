@@ -84,6 +84,26 @@ def min_dihedral_and_volume(points: np.ndarray, cells: np.ndarray) -> tuple[np.n
     return dih.min(axis=1), vol
 
 
+def undo_bad_moves(points: np.ndarray, start: np.ndarray, cells: np.ndarray, sign: np.ndarray,
+                   min_dihedral: float) -> int:
+    """Move nodes back to ``start`` until no element of ``cells`` is inverted (orientation differs
+    from ``sign``) or has a dihedral angle below ``min_dihedral`` -- unless it already was at
+    ``start``. Returns the number of nodes moved back. Terminates: every round moves at least one
+    node back, and the start state is accepted."""
+    undone = 0
+    while True:
+        dihedral, volume = min_dihedral_and_volume(points, cells)
+        bad = (np.sign(volume) != sign) | (dihedral < min_dihedral)
+        if not bad.any():
+            return undone
+        nodes = np.unique(cells[bad])
+        nodes = nodes[np.any(points[nodes] != start[nodes], axis=1)]
+        if len(nodes) == 0:
+            return undone
+        points[nodes] = start[nodes]
+        undone += len(nodes)
+
+
 def radius_ratio(points: np.ndarray, cells: np.ndarray) -> np.ndarray:
     """3 r_in / r_circ: 1 for the regular tetrahedron, 0 for a degenerate one."""
     return tet_metrics(points, cells)[2]

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import sparse
 
-from cardiotwin.meshing.quality import min_dihedral_and_volume
+from cardiotwin.meshing.quality import undo_bad_moves
 from cardiotwin.meshing.topology import adjacency, unique_faces
 from cardiotwin.types import tet_signed_volumes
 
@@ -137,15 +137,5 @@ def taubin_smooth(points: np.ndarray, cells: np.ndarray, tags: np.ndarray, itera
         travel = np.linalg.norm(pts - origin, axis=1)
         far = travel > reach
         pts[far] = origin[far] + (pts[far] - origin[far]) * (reach[far] / travel[far])[:, None]
-        for _attempt in range(8):
-            dihedral, volume = min_dihedral_and_volume(pts, wcells)
-            bad = (np.sign(volume) != sign) | (dihedral < min_dihedral)
-            if not bad.any():
-                break
-            undo = np.unique(wcells[bad])
-            undo = undo[np.any(pts[undo] != start[undo], axis=1)]
-            if len(undo) == 0:
-                break
-            reverted += len(undo)
-            pts[undo] = start[undo]
+        reverted += undo_bad_moves(pts, start, wcells, sign, min_dihedral)
     return pts, {"moved_nodes": int(moving.sum()), "reverted_moves": int(reverted)}

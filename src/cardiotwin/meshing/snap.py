@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from cardiotwin.meshing.quality import min_dihedral_and_volume
+from cardiotwin.meshing.quality import min_dihedral_and_volume, undo_bad_moves
 from cardiotwin.types import LabelImage, tet_signed_volumes
 
 
@@ -58,9 +58,10 @@ def snap_nodes(points: np.ndarray, cells: np.ndarray, nodes: np.ndarray, labels:
                 break
             culprit = np.isin(nodes, watch[bad])
             factor[culprit] *= 0.5
-        if bad.any():  # still spoiling an element after four halvings: this node stays put
-            factor[culprit] = 0.0
         points[nodes] = before + factor[:, None] * move
+        whole = points.copy()  # nodes still spoiling an element after four halvings stay put
+        whole[nodes] = before
+        undo_bad_moves(points, whole, watch, sign, min_dihedral)
     idx = labels.physical_to_index(points[nodes]) / step
     residual = np.abs(ndimage.map_coordinates(phi, idx.T, order=1, mode="nearest"))
     return {"snapped": int(len(nodes)), "median_residual_mm": float(np.median(residual)),
