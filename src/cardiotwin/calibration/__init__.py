@@ -1,0 +1,26 @@
+"""Calibration of a twin's electrophysiology to a patient's 12-lead ECG.
+
+* :mod:`.objective` -- the mismatch of simulated and measured beats per window (QRS, T, P):
+  onset alignment, least-squares gain, per-lead correlation and normalised RMSE;
+* :mod:`.space` -- what each stage fits and the boxes searched (root nodes in UVC, velocities, APD
+  gradients, atrial parameters);
+* :mod:`.coarse` -- a 2 mm ventricle-only model whose parameters transfer to the 1 mm twin;
+* :mod:`.optimise` -- staged CMA-ES (QRS, then T with activation fixed, then P), multi-fidelity
+  with output space mapping; :func:`calibrate` and :func:`write_result`;
+* :mod:`.emulator` -- amortised inference with a neural network (PyTorch, optional) trained on a
+  simulated population of the patient's anatomy, used to start the optimiser;
+* :mod:`.synthetic` -- noisy synthetic records for parameter-recovery tests.
+"""
+
+from cardiotwin.calibration.objective import Mismatch, Target, WindowFit
+from cardiotwin.calibration.optimise import (
+    CalibrationModel,
+    CalibrationResult,
+    calibrate,
+    recovery_errors,
+    write_result,
+)
+from cardiotwin.calibration.space import SearchSpace
+
+__all__ = ["Mismatch", "Target", "WindowFit", "CalibrationModel", "CalibrationResult", "calibrate",
+           "recovery_errors", "write_result", "SearchSpace"]

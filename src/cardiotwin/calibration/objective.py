@@ -1,0 +1,231 @@
+"""The mismatch between simulated beats and a patient's median beat, window by window.
+
+The patient's record is reduced to one median beat with fiducials by
+:func:`cardiotwin.ecg.signal.preprocess`; the model is compared with it over the QRS complex, the
+ST-T segment (QRS offset to T end) and, when the record has one, the P wave, following the
+ECG-based calibration of sinus-rhythm eikonal models by Gillette et al. 2021 (Med Image Anal
+71:102080) and Camps et al. 2021 (Med Image Anal 71:102047; 2024), who fit QRS morphology
+lead by lead.
+
+**Alignment.** Measured and simulated beats have no common clock. The QRS onset of the measured
+beat (``Fiducials.qrs_on_ms``, from the multi-lead spatial velocity) is put on the simulated
+ventricular onset (the earliest ventricular activation time, which is exact in the model). The
+delineator marks the onset where the spatial velocity leaves the noise, a few ms after the first
+myocardium is excited, and that bias depends on the noise; so the simulated beat may in addition
+slide by a common lag of at most ``max_lag_ms`` (default 10 ms), the same for all leads, chosen to
+minimise the mismatch. The lag found on the QRS is then kept for the T and P windows, so the whole
+beat shares one time axis (the PR interval and QT are fitted, not aligned away).
+
+**Amplitude.** Absolute amplitudes depend on the heart's size and position in the torso, the torso's
+conductivities and the electrode positions, none of which the twin knows exactly for a patient
+(and not at all when the anatomy is not the patient's). The simulated leads are therefore scaled by
+a least-squares gain before the RMSE is taken: ``gain="global"`` (default) uses one non-negative
+gain for all leads, which keeps the relative amplitudes of the leads (the direction of the heart
+vector, the R-wave progression) as information; ``gain="lead"`` gives every lead its own
+non-negative gain (only shapes count, as when the electrode positions are unknown);
+``gain="none"`` compares millivolts.
+
+**Mismatch.** Over a window with leads l = 1..L (the leads present in the beat; absent or flat
+leads were excluded by ``preprocess`` and are skipped):
+
+    r_l    = Pearson correlation of simulated and measured lead l
+    NRMSE  = sqrt( sum_l |g_l s_l - m_l|^2 / sum_l |m_l|^2 )
+    loss   = w_corr * mean_l (1 - r_l) + w_rmse * NRMSE
+
+Correlation measures morphology lead by lead and is blind to amplitude; the normalised RMSE with
+the gain penalises wrong relative amplitudes and residual offsets. Everything is vectorised over a
+batch of simulations and all lags at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from cardiotwin.ecg.signal import Beat, Fiducials, preprocess
+from cardiotwin.errors import InputError, InvalidParameterError, InvalidSignalError, MissingLeadsError
+from cardiotwin.types import TWELVE_LEADS, Ecg
+
+__all__ = ["WINDOWS", "Target", "WindowFit", "Mismatch", "pearson"]
+
+WINDOWS = ("QRS", "T", "P")
+GAINS = ("global", "lead", "none")
+MIN_LEADS = 6
+"""Fewest usable leads a calibration accepts by default (below it, the heart's dipole is seen from
+too few directions for root nodes to be identifiable)."""
+
+
+@dataclass(frozen=True, eq=False)
+class Target:
+    """The measured median beat as the calibration sees it: the usable standard leads, the
+    fiducials, and what was left out and why."""
+
+    signals: np.ndarray  # (L, n) mV, isoelectric line at 0
+    fs: float
+    leads: tuple[str, ...]
+    fiducials: Fiducials
+    excluded_leads: dict[str, str] = field(default_factory=dict)
+    irregular_rhythm: bool = False
+
+    @classmethod
+    def from_beat(cls, beat: Beat, min_leads: int = MIN_LEADS) -> "Target":
+        """The standard leads of a preprocessed beat; raises :class:`MissingLeadsError` when fewer
+        than ``min_leads`` remain and :class:`InvalidSignalError` without fiducials."""
+        if not isinstance(beat, Beat):
+            raise InputError(f"expected a cardiotwin Beat (from preprocess), got {type(beat).__name__}")
+        if beat.fiducials is None:
+            raise InvalidSignalError("the beat has no fiducials: make it with cardiotwin.ecg.signal.preprocess")
+        leads = tuple(l for l in TWELVE_LEADS if l in beat.ecg.leads)
+        excluded = dict(beat.excluded_leads)
+        excluded.update({l: "absent from the beat" for l in TWELVE_LEADS if l not in leads and l not in excluded})
+        if len(leads) < min_leads:
+            raise MissingLeadsError(
+                f"only {len(leads)} usable standard lead(s) {list(leads)} (min_leads={min_leads}); excluded: "
+                + "; ".join(f"{k}: {v}" for k, v in excluded.items())
+                + ". Root nodes are not identifiable from so few projections; pass min_leads to accept it"
+            )
+        fid = beat.fiducials
+        if not (0.0 <= fid.qrs_on_ms < fid.qrs_off_ms < fid.t_end_ms <= beat.ecg.duration_ms):
+            raise InvalidSignalError(f"inconsistent fiducials {fid.as_dict()} for a {beat.ecg.duration_ms:.0f} ms beat")
+        return cls(beat.ecg.select(leads).signals, beat.ecg.fs, leads, fid, excluded, beat.irregular_rhythm)
+
+    @classmethod
+    def from_ecg(cls, ecg: Ecg | Beat, min_leads: int = MIN_LEADS, **preprocess_kwargs) -> "Target":
+        """Preprocess a record (or take a ready beat) and keep its standard leads."""
+        if isinstance(ecg, Beat):
+            return cls.from_beat(ecg, min_leads)
+        if not isinstance(ecg, Ecg):
+            raise InputError(f"expected a cardiotwin Ecg or Beat, got {type(ecg).__name__}")
+        preprocess_kwargs.setdefault("min_leads", min_leads)
+        return cls.from_beat(preprocess(ecg, **preprocess_kwargs), min_leads)
+
+    @property
+    def has_p(self) -> bool:
+        return self.fiducials.has_p
+
+    @property
+    def qrs_on_ms(self) -> float:
+        return float(self.fiducials.qrs_on_ms)
+
+    def window_ms(self, name: str) -> tuple[float, float]:
+        """(start, stop) of a window in ms on the beat's axis."""
+        if name not in WINDOWS:
+            raise InvalidParameterError(f"unknown window {name!r}; choose from {WINDOWS}")
+        win = self.fiducials.windows[name]
+        if win is None:
+            raise InvalidSignalError(f"the beat has no {name} wave ({self.fiducials.note or 'not found'})")
+        return float(win[0]), float(win[1])
+
+    def beat_ecg(self) -> Ecg:
+        return Ecg(self.signals, self.fs, self.leads)
+
+
+def pearson(a: np.ndarray, b: np.ndarray, axis: int = -1) -> np.ndarray:
+    """Pearson correlation along ``axis`` (0 where either signal is constant)."""
+    a = a - a.mean(axis=axis, keepdims=True)
+    b = b - b.mean(axis=axis, keepdims=True)
+    den = np.sqrt((a * a).sum(axis=axis) * (b * b).sum(axis=axis))
+    num = (a * b).sum(axis=axis)
+    return np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0)
+
+
+@dataclass(frozen=True)
+class WindowFit:
+    """Mismatch of b simulated beats over one window."""
+
+    window: str
+    leads: tuple[str, ...]
+    loss: np.ndarray  # (b,)
+    correlation: np.ndarray  # (b, L)
+    nrmse: np.ndarray  # (b,)
+    gain: np.ndarray  # (b, L)
+    lag_ms: np.ndarray  # (b,)
+
+    def per_lead(self, k: int = 0) -> dict[str, float]:
+        return {l: float(c) for l, c in zip(self.leads, self.correlation[k])}
+
+
+class Mismatch:
+    """Mismatch of simulated beats with the target over one window (see the module docstring).
+
+    Simulations are passed as segments ``(b, L, n)`` in the target's leads, sampled at the target's
+    rate, whose sample 0 lies at ``span_ms[0]`` after the simulated ventricular onset; simulate
+    ``[onset + span_ms[0], onset + span_ms[1])``.
+    """
+
+    def __init__(self, target: Target, window: str = "QRS", *, gain: str = "global", max_lag_ms: float = 10.0,
+                 corr_weight: float = 1.0, rmse_weight: float = 1.0):
+        if gain not in GAINS:
+            raise InvalidParameterError(f"gain must be one of {GAINS}, got {gain!r}")
+        if not (np.isfinite(max_lag_ms) and 0.0 <= max_lag_ms <= 50.0):
+            raise InvalidParameterError(f"max_lag_ms must lie in [0, 50] ms, got {max_lag_ms}")
+        if corr_weight < 0 or rmse_weight < 0 or corr_weight + rmse_weight <= 0:
+            raise InvalidParameterError("corr_weight and rmse_weight must be >= 0 and not both 0")
+        self.target, self.window, self.gain = target, window, gain
+        self.corr_weight, self.rmse_weight = float(corr_weight), float(rmse_weight)
+        fs = target.fs
+        w0, w1 = target.window_ms(window)
+        i0, i1 = int(round(w0 * fs / 1000.0)), int(round(w1 * fs / 1000.0))
+        i1 = min(max(i1, i0 + 3), target.signals.shape[1])
+        self.measured = target.signals[:, i0:i1]
+        self.n = self.measured.shape[1]
+        self.max_lag = int(round(max_lag_ms * fs / 1000.0))
+        q = int(round(target.qrs_on_ms * fs / 1000.0))
+        self.offset = i0 - q  # window start relative to the QRS onset (samples)
+        lo = (self.offset - self.max_lag) / fs * 1000.0
+        hi = (self.offset + self.n + self.max_lag) / fs * 1000.0
+        self.span_ms = (lo, hi)
+        m = self.measured
+        self._mc = m - m.mean(axis=1, keepdims=True)
+        self._mm = (m * m).sum(axis=1)  # (L,)
+        self._mc_norm = np.sqrt((self._mc**2).sum(axis=1))
+
+    @property
+    def n_samples(self) -> int:
+        """Samples a simulated segment must have."""
+        return self.n + 2 * self.max_lag
+
+    def __call__(self, sims: np.ndarray, lag_ms: float | np.ndarray | None = None) -> WindowFit:
+        """Fit of simulated segments ``(b, L, n_samples)``; ``lag_ms`` fixes the lag (else searched)."""
+        s = np.asarray(sims, dtype=np.float64)
+        if s.ndim == 2:
+            s = s[None]
+        L = len(self.target.leads)
+        if s.ndim != 3 or s.shape[1] != L or s.shape[2] < self.n_samples:
+            raise InvalidParameterError(f"simulated segments must be (b, {L}, >= {self.n_samples}), got {s.shape}")
+        b = s.shape[0]
+        fs = self.target.fs
+        if lag_ms is None:
+            lags = np.arange(-self.max_lag, self.max_lag + 1)
+        else:
+            lag_arr = np.broadcast_to(np.asarray(lag_ms, dtype=float), (b,))
+            lags = np.unique(np.clip(np.round(lag_arr * fs / 1000.0).astype(int), -self.max_lag, self.max_lag))
+        views = sliding_window_view(s[:, :, : self.n_samples], self.n, axis=2)[:, :, lags + self.max_lag]  # (b,L,K,n)
+        sxm = np.einsum("blkn,ln->blk", views, self.measured)
+        sxx = np.einsum("blkn,blkn->blk", views, views)
+        ssum = views.sum(axis=3)
+        # Pearson: cov = sum(s m_c) since m_c has zero mean
+        cov = np.einsum("blkn,ln->blk", views, self._mc)
+        var_s = np.maximum(sxx - ssum**2 / self.n, 0.0)
+        den = np.sqrt(var_s) * self._mc_norm[None, :, None]
+        corr = np.where(den > 1e-300, cov / np.where(den > 1e-300, den, 1.0), 0.0)
+        mm = self._mm[None, :, None]
+        if self.gain == "global":
+            g = np.maximum(sxm.sum(axis=1, keepdims=True), 0.0) / np.maximum(sxx.sum(axis=1, keepdims=True), 1e-300)
+            g = np.broadcast_to(g, sxm.shape)
+        elif self.gain == "lead":
+            g = np.maximum(sxm, 0.0) / np.maximum(sxx, 1e-300)
+        else:
+            g = np.ones_like(sxm)
+        sq = np.maximum(g * g * sxx - 2.0 * g * sxm + mm, 0.0).sum(axis=1)  # (b, K)
+        nrmse = np.sqrt(sq / max(float(self._mm.sum()), 1e-300))
+        loss = self.corr_weight * (1.0 - corr).mean(axis=1) + self.rmse_weight * nrmse  # (b, K)
+        if lag_ms is None:
+            best = np.argmin(loss, axis=1)
+        else:
+            best = np.searchsorted(lags, np.clip(np.round(lag_arr * fs / 1000.0).astype(int), -self.max_lag, self.max_lag))
+        rows = np.arange(b)
+        return WindowFit(self.window, self.target.leads, loss[rows, best], corr[rows, :, best], nrmse[rows, best],
+                         np.ascontiguousarray(g[rows, :, best]), lags[best] / fs * 1000.0)

@@ -1,0 +1,577 @@
+"""Calibration of a twin's electrophysiology to a patient's 12-lead ECG, stage by stage.
+
+**Stages** (each fits its own window of the median beat with :class:`~.objective.Mismatch`; the
+others' parameters are held):
+
+1. **QRS**: ventricular activation, i.e. root-node sites and delays in universal ventricular
+   coordinates and the ventricular velocities (``cv_fibre``, ``cv_transverse``, ``cv_endo``,
+   ``endo_depth_mm``); :mod:`.space` gives the boxes. The atria are solved once (their
+   parameters are not fitted here) and only the ventricles are re-solved.
+2. **T**: repolarisation (``apd_mean`` and the transmural, apicobasal and RV gradients) with the
+   activation of stage 1 fixed, so every evaluation is an APD field and a fast lead-field ECG
+   (~10 ms), no eikonal solve.
+3. **P**: atrial velocities, bundle factor and AV delay, only when the record has a P wave
+   (``Fiducials.has_p``; atrial fibrillation has none, and then only QRS and T are calibrated: the
+   atria keep their defaults and the result says so). Ventricular activation relative to its
+   onset is fixed; only the atria are re-solved, and the whole beat keeps the QRS alignment, so
+   the P wave's position (the PR interval) is fitted through ``av_delay``.
+
+**Optimiser.** CMA-ES (Hansen 2016, "The CMA Evolution Strategy: A Tutorial", arXiv:1604.00772;
+the ``cma`` package) in the unit cube of each stage's box, with box bounds, its default population
+(4 + 3 ln d; each generation is one parallel batch through the batched eikonal solver) and stop
+criteria: the evaluation budget, ``tolfun`` (generation range of the best losses below 1e-4) and
+``tolx``. It is deterministic given ``seed`` (the ``cma`` seed and the batch evaluations are).
+
+**Multi-fidelity QRS.** One 1 mm ventricular solve costs ~1.4 s on 2 cores. The QRS stage runs
+CMA-ES on a 2 mm re-meshing of the ventricles (:class:`~.coarse.CoarseVentricles`, ~30x cheaper;
+parameters transfer because they live in UVC), whose activation times are interpolated onto the
+1 mm nodes so the ECG still uses the twin's lead fields. The coarse model's discretisation error
+(a few ms of activation time, mostly where the fast endocardial layer is thinner than the coarse
+cells) is then removed by *output space mapping* (Bandler et al. 2004, IEEE Trans Microw Theory
+Tech 52:337; Koziel et al. 2006): the fine solution at the current best point gives a correction
+field dT = T_fine - T_coarse which is added to every later coarse evaluation, and a short,
+narrower CMA-ES restart re-optimises the corrected coarse model; ``mapping_rounds`` such rounds,
+then the best fine candidate wins. ``coarse_edge_mm=None`` runs the whole QRS stage on the 1 mm
+model instead.
+
+The ML route (``method="ml"``) starts the same QRS optimisation from an amortised-inference
+network's estimate with a small step size and a fraction of the budget (:mod:`.emulator`).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from cardiotwin.calibration.objective import MIN_LEADS, Mismatch, Target, WindowFit
+from cardiotwin.calibration.space import SearchSpace
+from cardiotwin.ecg.signal import Beat
+from cardiotwin.ecg.simulate import ELECTRODES, ecg_fast_batch, lead_matrix
+from cardiotwin.electrophysiology.parameters import EpParameters, write_parameters
+from cardiotwin.electrophysiology.repolarisation import apd_field
+from cardiotwin.errors import AnatomyError, InputError, InvalidParameterError
+from cardiotwin.types import TWELVE_LEADS, Ecg
+
+__all__ = ["CalibrationModel", "CalibrationResult", "OptimiserRun", "cmaes", "calibrate", "write_result",
+           "recovery_errors"]
+
+METHODS = ("cmaes", "ml")
+DEFAULT_BUDGET = 1200
+"""Coarse-model evaluations of the QRS stage (~1-2 min on 2 cores)."""
+
+
+# ------------------------------------------------------------------------------ forward paths
+
+
+class CalibrationModel:
+    """The twin's forward model split for calibration: atria and ventricles solved separately, an
+    optional coarse ventricular model, and lead-field ECG segments in the target's leads.
+
+    Build once per twin (the fine model ~2 s, the coarse one ~10 s) and reuse it for several
+    calibrations (e.g. the benchmark's seeds)."""
+
+    def __init__(self, twin, coarse_edge_mm: float | None = 2.0, shape=None):
+        from cardiotwin.twin import ForwardModel
+
+        if twin.lead_fields is None:
+            raise AnatomyError("the twin has no lead fields: run cardiotwin.twin.ensure_lead_fields(twin, folder) first")
+        self.twin = twin
+        self.forward = ForwardModel(twin, shape)
+        self.model = self.forward.model
+        self.shape = self.forward.shape
+        self.vent_nodes = self.model.ventricles.nodes
+        self.coarse_edge_mm = coarse_edge_mm
+        self._coarse = None
+        lf = twin.lead_fields
+        upper = [n.upper() for n in lf.names]
+        idx = [upper.index(e) for e in ELECTRODES]
+        self._w12 = lead_matrix(ELECTRODES) @ lf.weights[idx]  # (12, n)
+        if self.model.atria is not None:
+            self._atrial_only = np.setdiff1d(self.model.atria.nodes, self.vent_nodes)
+        else:
+            self._atrial_only = np.zeros(0, dtype=np.int64)
+
+    @property
+    def coarse(self):
+        if self._coarse is None:
+            from cardiotwin.calibration.coarse import CoarseVentricles
+
+            self._coarse = CoarseVentricles(self.twin.heart, self.coarse_edge_mm or 2.0)
+        return self._coarse
+
+    @property
+    def n_points(self) -> int:
+        return self.twin.heart.n_points
+
+    def weights(self, leads: tuple[str, ...]) -> np.ndarray:
+        return self._w12[[TWELVE_LEADS.index(l) for l in leads]]
+
+    def atrial(self, params: list[EpParameters]) -> tuple[np.ndarray | None, np.ndarray]:
+        """Atrial activation (b, atrial nodes) or None, and the ventricular onset (b,) in ms."""
+        m = self.model
+        av = np.array([p.av_delay for p in params])
+        if m.atria is None:
+            return None, np.zeros(len(params))
+        t = m.atrial_activation_batch(params)
+        return t, t[:, m.atria.local(np.array([m.av_node]))[0]] + av
+
+    def ventricular(self, params: list[EpParameters], fidelity: str = "fine") -> np.ndarray:
+        """Ventricular activation (b, ventricular nodes) in ms from the earliest root (0)."""
+        if fidelity == "coarse":
+            return self.coarse.activation_batch(params)
+        m, v = self.model, self.model.ventricles
+        sources, starts = [], []
+        for p in params:
+            nodes, delays = m.root_nodes(p)
+            sources.append(v.local(nodes))
+            starts.append(delays - delays.min())
+        vel = np.stack([m._ventricular_velocities(p) for p in params])
+        t = v.solver.solve_batch(v.fibres, vel, sources, starts, v.sheets, v.regions)
+        return t - t.min(axis=1, keepdims=True)
+
+    def assemble(self, atrial: np.ndarray | None, v_start: np.ndarray, vent: np.ndarray) -> np.ndarray:
+        """Full activation times (b, n) relative to the ventricular onset (0 = first ventricular
+        activation; atrial times negative), as ``SinusRhythmModel.activation_batch`` shifted."""
+        b = len(vent)
+        at = np.full((b, self.n_points), np.inf)
+        if atrial is not None:
+            at[:, self.model.atria.nodes] = atrial - v_start[:, None]
+        at[:, self.vent_nodes] = vent
+        return at
+
+    def segments(self, at: np.ndarray, apd: np.ndarray, leads: tuple[str, ...], fs: float,
+                 span_ms: tuple[float, float]) -> np.ndarray:
+        """ECG segments (b, L, n) over ``span_ms`` relative to the ventricular onset; ``apd`` (n,) or (b, n)."""
+        rt = np.where(np.isfinite(at), at + apd, np.inf)
+        n = int(round((span_ms[1] - span_ms[0]) * fs / 1000.0))
+        return ecg_fast_batch(self.weights(leads), at, rt, self.shape, fs, n * 1000.0 / fs, t0_ms=span_ms[0])
+
+    def apd(self, params: EpParameters) -> np.ndarray:
+        return apd_field(self.twin.heart, params)
+
+    def root_positions(self, params: EpParameters) -> np.ndarray:
+        return self.twin.heart.points[self.model.root_nodes(params)[0]]
+
+
+# ------------------------------------------------------------------------------ the optimiser
+
+
+@dataclass
+class OptimiserRun:
+    """One CMA-ES run: best point (unit cube), its loss, evaluations, stop reason, history rows."""
+
+    x: np.ndarray
+    loss: float
+    n_evals: int
+    stop: dict
+    history: list[dict]
+
+
+def cmaes(loss: Callable[[np.ndarray], np.ndarray], x0: np.ndarray, sigma0: float, budget: int, seed: int,
+          *, popsize: int | None = None, tolfun: float = 1e-4, tolx: float = 1e-3, label: str = "",
+          clock: float | None = None) -> OptimiserRun:
+    """Minimise ``loss`` (batch (b, d) -> (b,)) over [0, 1]^d by CMA-ES from ``x0`` with step
+    ``sigma0``, at most ``budget`` evaluations. Deterministic given ``seed``."""
+    import cma
+
+    if budget < 2:
+        raise InvalidParameterError(f"the evaluation budget must be at least 2, got {budget}")
+    d = len(x0)
+    opts = {"bounds": [0.0, 1.0], "seed": int(seed) + 1, "maxfevals": int(budget), "tolfun": tolfun,
+            "tolx": tolx, "verbose": -9, "CMA_stds": None}
+    if popsize:
+        opts["popsize"] = int(popsize)
+    if d == 1:
+        raise InvalidParameterError("CMA-ES needs at least 2 dimensions")
+    es = cma.CMAEvolutionStrategy(np.clip(np.asarray(x0, dtype=float), 0.02, 0.98), float(sigma0), opts)
+    clock = time.perf_counter() if clock is None else clock
+    best_x, best_f, n = np.asarray(x0, dtype=float), np.inf, 0
+    history = []
+    while not es.stop():
+        xs = np.asarray(es.ask())
+        remaining = budget - n
+        if remaining <= 0:
+            break
+        f = np.asarray(loss(xs), dtype=float)
+        n += len(xs)
+        f = np.where(np.isfinite(f), f, 1e6)
+        es.tell(list(xs), list(f))
+        k = int(np.argmin(f))
+        if f[k] < best_f:
+            best_f, best_x = float(f[k]), xs[k].copy()
+        history.append({"stage": label, "generation": es.countiter, "evaluations": n, "best_loss": best_f,
+                        "generation_median_loss": float(np.median(f)), "sigma": float(es.sigma),
+                        "time_s": time.perf_counter() - clock})
+    stop = {k: (v if isinstance(v, (int, float, str)) else str(v)) for k, v in dict(es.stop()).items()}
+    if n >= budget:
+        stop.setdefault("maxfevals", budget)
+    return OptimiserRun(best_x, best_f, n, stop, history)
+
+
+# ------------------------------------------------------------------------------ the result
+
+
+@dataclass
+class CalibrationResult:
+    """Calibrated parameters, the fitted ECG on the measured beat's time axis, fits per window
+    (per-lead correlations), optimisation history, timings and counts of forward simulations."""
+
+    params: EpParameters
+    measured: Ecg
+    fitted: Ecg
+    fits: dict[str, WindowFit]
+    lag_ms: float
+    history: list[dict]
+    timings: dict[str, float]
+    n_simulations: dict[str, int]
+    stages: tuple[str, ...]
+    method: str
+    seed: int
+    notes: list[str] = field(default_factory=list)
+    excluded_leads: dict[str, str] = field(default_factory=dict)
+    activation: np.ndarray | None = None  # fine activation times (n,) ms, 0 = ventricular onset
+
+    def correlations(self, window: str = "QRS") -> dict[str, float]:
+        return self.fits[window].per_lead(0)
+
+    def median_correlation(self, window: str = "QRS") -> float:
+        return float(np.median(self.fits[window].correlation[0]))
+
+    def summary(self) -> dict:
+        return {
+            "method": self.method, "seed": self.seed, "stages": list(self.stages),
+            "parameters": self.params.as_dict(),
+            "per_lead_correlation": {w: f.per_lead(0) for w, f in self.fits.items()},
+            "median_correlation": {w: self.median_correlation(w) for w in self.fits},
+            "loss": {w: float(f.loss[0]) for w, f in self.fits.items()},
+            "nrmse": {w: float(f.nrmse[0]) for w, f in self.fits.items()},
+            "gain": {w: f.gain[0].tolist() for w, f in self.fits.items()},
+            "lag_ms": self.lag_ms, "timings_s": self.timings, "n_simulations": self.n_simulations,
+            "notes": self.notes, "excluded_leads": self.excluded_leads, "leads": list(self.measured.leads),
+        }
+
+
+# ------------------------------------------------------------------------------ stages
+
+
+class _QrsProblem:
+    """Loss of QRS-space points: coarse or fine ventricular solves, ECG through the fine lead fields."""
+
+    def __init__(self, cm: CalibrationModel, target: Target, space: SearchSpace, base: EpParameters,
+                 mismatch: Mismatch, counts: dict[str, int]):
+        self.cm, self.target, self.space, self.base, self.mis = cm, target, space, base, mismatch
+        self.counts = counts
+        self.atrial, self.v_start = cm.atrial([base])
+        self.apd = cm.apd(base)
+        self.correction: np.ndarray | None = None  # space-mapping field (fine - coarse), ventricular nodes
+
+    def times(self, xs: np.ndarray, fidelity: str) -> np.ndarray:
+        params = [self.space.to_params(x, self.base) for x in xs]
+        vent = self.cm.ventricular(params, fidelity)
+        self.counts[fidelity] += len(params)
+        if fidelity == "coarse" and self.correction is not None:
+            vent = vent + self.correction[None]
+            vent = vent - vent.min(axis=1, keepdims=True)
+        return vent
+
+    def fit(self, vent: np.ndarray) -> WindowFit:
+        b = len(vent)
+        at = self.cm.assemble(None if self.atrial is None else np.repeat(self.atrial, b, 0),
+                              np.repeat(self.v_start, b), vent)
+        seg = self.cm.segments(at, self.apd, self.target.leads, self.target.fs, self.mis.span_ms)
+        self.counts["ecg"] += b
+        return self.mis(seg)
+
+    def loss(self, fidelity: str) -> Callable[[np.ndarray], np.ndarray]:
+        return lambda xs: self.fit(self.times(xs, fidelity)).loss
+
+
+def _qrs_stage(cm, target, base, mismatch, budget, seed, counts, history, *, x0=None, sigma0=0.3,
+               fine_budget=0, mapping_rounds=2, clock=None):
+    space = SearchSpace.for_stage("QRS", base)
+    base = space.base
+    prob = _QrsProblem(cm, target, space, base, mismatch, counts)
+    x_start = space.to_unit(base) if x0 is None else np.asarray(x0, dtype=float)
+    coarse = cm.coarse_edge_mm is not None
+    if not coarse:
+        run = cmaes(prob.loss("fine"), x_start, sigma0, budget, seed, label="QRS fine", clock=clock)
+        history += run.history
+        best_x, best_f = run.x, run.loss
+    else:
+        first = budget if mapping_rounds == 0 else int(round(budget * 0.6))
+        run = cmaes(prob.loss("coarse"), x_start, sigma0, first, seed, label="QRS coarse", clock=clock)
+        history += run.history
+        candidates = [run.x]
+        rest = budget - run.n_evals
+        for r in range(mapping_rounds):
+            # output space mapping: correction field at the current best point
+            fine = prob.times(run.x[None], "fine")[0]
+            coarse_t = prob.cm.ventricular([space.to_params(run.x, base)], "coarse")[0]
+            counts["coarse"] += 1
+            prob.correction = fine - coarse_t
+            n_r = max(rest // (mapping_rounds - r), 24)
+            run = cmaes(prob.loss("coarse"), run.x, 0.08, n_r, seed + 101 * (r + 1), label=f"QRS mapped {r + 1}",
+                        clock=clock)
+            rest -= run.n_evals
+            history += run.history
+            candidates.append(run.x)
+        # the candidates on the fine model: the best fine loss wins
+        fits = prob.fit(prob.times(np.asarray(candidates), "fine"))
+        k = int(np.argmin(fits.loss))
+        best_x, best_f = candidates[k], float(fits.loss[k])
+        history.append({"stage": "QRS fine check", "evaluations": counts["fine"], "best_loss": best_f,
+                        "candidate_losses": fits.loss.tolist(), "time_s": time.perf_counter() - (clock or 0)})
+    if fine_budget >= 8:
+        run = cmaes(prob.loss("fine"), best_x, 0.03, fine_budget, seed + 7, popsize=8, label="QRS fine polish",
+                    clock=clock)
+        history += run.history
+        if run.loss < best_f:
+            best_x, best_f = run.x, run.loss
+    params = space.to_params(best_x, base)
+    vent = cm.ventricular([params], "fine")
+    counts["fine"] += 1
+    return params, vent[0], prob
+
+
+def _t_stage(cm, target, params, vent, lag_ms, budget, seed, counts, history, gain, clock):
+    space = SearchSpace.for_stage("T", params)
+    mis = Mismatch(target, "T", gain=gain, max_lag_ms=max(abs(lag_ms), 0.0) + 1.0)
+    atrial, v_start = cm.atrial([params])
+    at = cm.assemble(atrial, v_start, vent[None])
+    counts["fine"] += 0
+
+    def loss(xs):
+        ps = [space.to_params(x, params) for x in xs]
+        apd = np.stack([cm.apd(p) for p in ps])
+        counts["ecg"] += len(ps)
+        seg = cm.segments(np.repeat(at, len(ps), 0), apd, target.leads, target.fs, mis.span_ms)
+        return mis(seg, lag_ms=lag_ms).loss
+
+    run = cmaes(loss, space.to_unit(params), 0.3, budget, seed + 11, label="T", clock=clock)
+    history += run.history
+    return space.to_params(run.x, params)
+
+
+def _p_stage(cm, target, params, vent, lag_ms, budget, seed, counts, history, gain, clock):
+    space = SearchSpace.for_stage("P", params)
+    mis = Mismatch(target, "P", gain=gain, max_lag_ms=abs(lag_ms) + 1.0)
+    apd = cm.apd(params)
+
+    def loss(xs):
+        ps = [space.to_params(x, params) for x in xs]
+        atrial, v_start = cm.atrial(ps)
+        counts["atrial"] += len(ps)
+        counts["ecg"] += len(ps)
+        at = cm.assemble(atrial, v_start, np.repeat(vent[None], len(ps), 0))
+        return mis(cm.segments(at, apd, target.leads, target.fs, mis.span_ms), lag_ms=lag_ms).loss
+
+    run = cmaes(loss, space.to_unit(params), 0.3, budget, seed + 13, label="P", clock=clock)
+    history += run.history
+    return space.to_params(run.x, params)
+
+
+def _fitted_ecg(cm: CalibrationModel, target: Target, params: EpParameters, vent: np.ndarray, lag_ms: float) -> tuple[Ecg, np.ndarray]:
+    """The simulated 12-lead beat on the measured beat's time axis (same fs and length)."""
+    atrial, v_start = cm.atrial([params])
+    at = cm.assemble(atrial, v_start, vent[None])
+    n = target.signals.shape[1]
+    t0 = lag_ms - target.qrs_on_ms  # measured time t <-> simulated t - qrs_on + lag (onset = 0)
+    seg = cm.segments(at, cm.apd(params), TWELVE_LEADS, target.fs, (t0, t0 + n * 1000.0 / target.fs))
+    return Ecg(seg[0], target.fs, TWELVE_LEADS), at[0]
+
+
+def _final_fits(target: Target, fitted: Ecg, windows, gain: str, lag_ms: float) -> dict[str, WindowFit]:
+    out = {}
+    sim = fitted.select(target.leads).signals
+    fs = target.fs
+    for w in windows:
+        mis = Mismatch(target, w, gain=gain, max_lag_ms=0.0)
+        start = int(round((mis.offset + target.qrs_on_ms * fs / 1000.0)))
+        seg = sim[:, start:start + mis.n_samples]
+        if seg.shape[1] < mis.n_samples:
+            seg = np.pad(seg, ((0, 0), (0, mis.n_samples - seg.shape[1])), mode="edge")
+        fit = mis(seg)
+        out[w] = WindowFit(w, fit.leads, fit.loss, fit.correlation, fit.nrmse, fit.gain, np.array([lag_ms]))
+    return out
+
+
+# ------------------------------------------------------------------------------ the API
+
+
+def calibrate(
+    twin,
+    ecg_or_beat: Ecg | Beat | Target,
+    method: str = "cmaes",
+    budget: int | None = None,
+    seed: int = 0,
+    *,
+    stages: tuple[str, ...] = ("QRS", "T", "P"),
+    base: EpParameters | None = None,
+    model: CalibrationModel | None = None,
+    coarse_edge_mm: float | None = 2.0,
+    mapping_rounds: int = 2,
+    fine_budget: int = 0,
+    t_budget: int = 300,
+    p_budget: int = 120,
+    gain: str = "global",
+    max_lag_ms: float = 10.0,
+    min_leads: int = MIN_LEADS,
+    emulator=None,
+) -> CalibrationResult:
+    """Calibrate ``twin`` to a patient's ECG (a record, a preprocessed :class:`Beat`, or a
+    :class:`Target`); see the module docstring for the stages and the optimiser.
+
+    ``budget``: coarse (or, with ``coarse_edge_mm=None``, fine) forward simulations of the QRS
+    stage (default 1200; the ML route uses a quarter by default). ``fine_budget``: optional 1 mm
+    CMA-ES polish after the coarse stage. ``t_budget``/``p_budget``: evaluations of the T and P
+    stages. ``model``: a prebuilt :class:`CalibrationModel` of this twin (reuse across calls).
+    ``emulator``: a trained :class:`~cardiotwin.calibration.emulator.Emulator` for
+    ``method="ml"`` (trained on the fly, and cached nowhere, when None).
+
+    Bad input raises: :class:`InvalidSignalError` for records under 2 s or without enough beats,
+    :class:`MissingLeadsError` with fewer than ``min_leads`` usable standard leads (flat or absent
+    leads are skipped, not fitted), :class:`InvalidParameterError` for unknown methods, stages or
+    budgets. A record without P waves (atrial fibrillation) is calibrated on QRS and T only.
+    """
+    clock = time.perf_counter()
+    if method not in METHODS:
+        raise InvalidParameterError(f"method must be one of {METHODS}, got {method!r}")
+    unknown = [s for s in stages if s not in ("QRS", "T", "P")]
+    if unknown or not stages:
+        raise InvalidParameterError(f"stages must be a non-empty subset of ('QRS', 'T', 'P'), got {stages}")
+    if budget is not None and budget < 8:
+        raise InvalidParameterError(f"budget must be at least 8 forward simulations, got {budget}")
+    target = ecg_or_beat if isinstance(ecg_or_beat, Target) else Target.from_ecg(ecg_or_beat, min_leads)
+    if not isinstance(target, Target):
+        raise InputError("ecg_or_beat must be an Ecg, a Beat or a Target")
+    timings: dict[str, float] = {}
+    counts = {"coarse": 0, "fine": 0, "atrial": 0, "ecg": 0}
+    history: list[dict] = []
+    notes: list[str] = []
+    if model is None:
+        t = time.perf_counter()
+        model = CalibrationModel(twin, coarse_edge_mm)
+        if coarse_edge_mm is not None:
+            model.coarse  # build now, so its cost is timed on its own
+        timings["model_build"] = time.perf_counter() - t
+    params = base or EpParameters()
+    run_stages = [s for s in ("QRS", "T", "P") if s in stages]
+    if "P" in run_stages and not target.has_p:
+        run_stages.remove("P")
+        notes.append("no P wave in the record (" + (target.fiducials.note or "not found")
+                     + "): atria not calibrated, atrial parameters kept")
+    if target.irregular_rhythm:
+        notes.append("irregular rhythm: the median beat averages beats of different RR; QT/T fit is approximate")
+
+    mis = Mismatch(target, "QRS", gain=gain, max_lag_ms=max_lag_ms)
+    x0, sigma0 = None, 0.3
+    if method == "ml":
+        t = time.perf_counter()
+        if emulator is None:
+            from cardiotwin.calibration.emulator import Emulator
+
+            emulator = Emulator.train(model, target.fs, seed=seed)
+            timings["emulator_training"] = time.perf_counter() - t
+            counts["coarse"] += emulator.n_simulations
+        t = time.perf_counter()
+        x0 = emulator.predict_unit(target)
+        sigma0 = 0.1
+        timings["emulator_inference"] = time.perf_counter() - t
+        budget = budget or DEFAULT_BUDGET // 4
+    budget = budget or DEFAULT_BUDGET
+
+    if "QRS" in run_stages:
+        t = time.perf_counter()
+        params, vent, prob = _qrs_stage(model, target, params, mis, budget, seed, counts, history, x0=x0,
+                                        sigma0=sigma0, fine_budget=fine_budget, mapping_rounds=mapping_rounds,
+                                        clock=clock)
+        timings["QRS"] = time.perf_counter() - t
+    else:
+        vent = model.ventricular([params], "fine")[0]
+        counts["fine"] += 1
+    # the QRS lag of the final parameters (kept for the other windows)
+    qrs_fit = _QrsProblem(model, target, SearchSpace.for_stage("QRS", params), params, mis, counts).fit(vent[None])
+    lag = float(qrs_fit.lag_ms[0])
+    if "T" in run_stages:
+        t = time.perf_counter()
+        params = _t_stage(model, target, params, vent, lag, t_budget, seed, counts, history, gain, clock)
+        timings["T"] = time.perf_counter() - t
+    if "P" in run_stages:
+        t = time.perf_counter()
+        params = _p_stage(model, target, params, vent, lag, p_budget, seed, counts, history, gain, clock)
+        timings["P"] = time.perf_counter() - t
+    fitted, at = _fitted_ecg(model, target, params, vent, lag)
+    windows = [w for w in ("QRS", "T", "P") if w != "P" or target.has_p]
+    fits = _final_fits(target, fitted, windows, gain, lag)
+    timings["total"] = time.perf_counter() - clock
+    return CalibrationResult(params, target.beat_ecg(), fitted, fits, lag, history, timings, counts,
+                             tuple(run_stages), method, seed, notes, target.excluded_leads, at)
+
+
+# ------------------------------------------------------------------------------ evaluation
+
+
+def recovery_errors(model: CalibrationModel, truth: EpParameters, estimate: EpParameters,
+                    truth_at: np.ndarray | None = None, estimate_at: np.ndarray | None = None) -> dict:
+    """How well a calibration recovered known parameters on the fine model: ventricular activation
+    MAE (ms, both maps referred to their own onset), root-node distances (mm, by name), and whether
+    each true root is *effective* (its node is activated at its own start time, not earlier by
+    another root's front: an overrun root does not change the activation and cannot be recovered)."""
+    ats = model.ventricular([truth, estimate], "fine") if truth_at is None or estimate_at is None else None
+    t_true = ats[0] if ats is not None else truth_at
+    t_est = ats[1] if ats is not None else estimate_at
+    nodes_t, delays_t = model.model.root_nodes(truth)
+    local = model.model.ventricles.local(nodes_t)
+    start = delays_t - delays_t.min()
+    effective = t_true[local] >= start - 0.5
+    p_t, p_e = model.root_positions(truth), model.root_positions(estimate)
+    names_e = [r.name for r in estimate.roots]
+    dist = {}
+    for k, r in enumerate(truth.roots):
+        if r.name in names_e:
+            dist[r.name] = float(np.linalg.norm(p_t[k] - p_e[names_e.index(r.name)]))
+    eff = {r.name: bool(e) for r, e in zip(truth.roots, effective)}
+    eff_d = [d for n, d in dist.items() if eff[n]]
+    return {"at_mae_ms": float(np.mean(np.abs(t_true - t_est))),
+            "at_total_true_ms": float(t_true.max()), "at_total_est_ms": float(t_est.max()),
+            "root_distance_mm": dist, "root_effective": eff,
+            "max_effective_root_distance_mm": float(max(eff_d)) if eff_d else float("nan")}
+
+
+# ------------------------------------------------------------------------------ files
+
+
+def write_result(result: CalibrationResult, out_dir: str | os.PathLike) -> dict[str, Path]:
+    """``parameters.json`` (calibrated θ), ``calibration.json`` (fits, per-lead correlations, timings,
+    history, notes), ``fitted_ecg.csv`` (simulated 12 leads on the measured beat's axis),
+    ``measured_beat.csv`` and ``overlay.png`` (measured vs simulated on ECG paper, per-lead QRS
+    correlation in the title). All written atomically."""
+    from cardiotwin.io.atomic import write_json_atomic
+    from cardiotwin.io.ecg import write_ecg_csv
+    from cardiotwin.report.ecg_plot import plot_12_lead
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"parameters": write_parameters(result.params, out / "parameters.json"),
+             "summary": write_json_atomic(out / "calibration.json", {**result.summary(), "history": result.history}),
+             "fitted_ecg": write_ecg_csv(result.fitted, out / "fitted_ecg.csv"),
+             "measured_beat": write_ecg_csv(result.measured, out / "measured_beat.csv")}
+    measured = result.measured
+    rows = np.zeros((12, measured.n_samples))
+    for k, lead in enumerate(TWELVE_LEADS):
+        if lead in measured.leads:
+            rows[k] = measured.lead(lead)
+    corr = result.correlations("QRS")
+    table = "  ".join(f"{l} {corr[l]:.2f}" if l in corr else f"{l} --" for l in TWELVE_LEADS)
+    title = (f"calibrated ({result.method}): median QRS correlation {result.median_correlation('QRS'):.3f}\n"
+             f"QRS r per lead: {table}")
+    if result.excluded_leads:
+        title += "\nexcluded (drawn flat): " + ", ".join(result.excluded_leads)
+    paths["overlay"] = plot_12_lead(Ecg(rows, measured.fs, TWELVE_LEADS), out / "overlay.png", overlay=result.fitted,
+                                    title=title, labels=("measured median beat", "calibrated twin"))
+    return paths

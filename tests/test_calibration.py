@@ -1,0 +1,263 @@
+"""Calibration: objective, search spaces, CMA-ES, bad input (fast, no twin), then the phantom twin
+(parameter recovery with a small budget, the full QRS-T-P chain and its files, AF and a real ECG)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from cardiotwin.calibration import Mismatch, SearchSpace, Target, calibrate, write_result
+from cardiotwin.calibration.optimise import cmaes
+from cardiotwin.ecg.signal import Fiducials, preprocess
+from cardiotwin.electrophysiology.parameters import EpParameters
+from cardiotwin.errors import InputError, InvalidParameterError, InvalidSignalError, MissingLeadsError
+from cardiotwin.io import read_ecg
+from cardiotwin.types import TWELVE_LEADS, Ecg
+
+FS = 1000.0
+
+
+def _waves(t: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """12 leads of a QRS-like biphasic complex (40-120 ms) and a T wave (300-420 ms)."""
+    a, b, c = rng.normal(0, 1, (3, 12, 1))
+    qrs = a * np.exp(-0.5 * ((t - 70) / 8) ** 2) + b * np.exp(-0.5 * ((t - 90) / 10) ** 2)
+    return qrs + 0.3 * c * np.exp(-0.5 * ((t - 360) / 40) ** 2)
+
+
+@pytest.fixture
+def target() -> Target:
+    t = np.arange(600.0)
+    fid = Fiducials(qrs_on_ms=50.0, r_ms=70.0, qrs_off_ms=120.0, t_peak_ms=360.0, t_end_ms=450.0)
+    return Target(_waves(t, np.random.default_rng(0)), FS, TWELVE_LEADS, fid)
+
+
+def _segment(target: Target, mis: Mismatch, shift_ms: float = 0.0) -> np.ndarray:
+    """The target's own signal cut as a simulation segment with onset at 0, delayed by ``shift_ms``."""
+    t = target.qrs_on_ms + mis.span_ms[0] + np.arange(mis.n_samples) - shift_ms
+    return np.stack([np.interp(t, np.arange(target.signals.shape[1]), row) for row in target.signals])[None]
+
+
+# ------------------------------------------------------------------------------ objective
+
+
+def test_mismatch_alignment_gain_and_correlation(target):
+    mis = Mismatch(target, "QRS", max_lag_ms=10.0)
+    exact = mis(_segment(target, mis))
+    assert exact.loss[0] < 1e-6 and np.allclose(exact.correlation, 1.0) and abs(exact.lag_ms[0]) < 1e-9
+    # a simulation 4 ms late is re-aligned by the lag search (to the sample)
+    late = mis(_segment(target, mis, 4.0))
+    assert late.lag_ms[0] == pytest.approx(4.0) and late.loss[0] < 1e-6
+    # global gain: a 2.5x larger simulation fits exactly with gain 0.4; without gain it does not
+    scaled = 2.5 * _segment(target, mis)
+    fit = mis(scaled)
+    assert fit.nrmse[0] < 1e-6 and np.allclose(fit.gain, 0.4)
+    assert Mismatch(target, "QRS", gain="none")(scaled).nrmse[0] == pytest.approx(1.5, rel=1e-6)
+    # per-lead gain absorbs per-lead scales, global gain does not
+    seg = _segment(target, mis) * np.linspace(0.5, 2.0, 12)[None, :, None]
+    assert Mismatch(target, "QRS", gain="lead")(seg).nrmse[0] < 1e-6
+    assert mis(seg).nrmse[0] > 0.1
+    # an inverted lead: correlation -1; a flat simulated lead: correlation 0 (no NaN)
+    seg = _segment(target, mis)
+    seg[0, 3] *= -1
+    seg[0, 5] = 0.0
+    fit = mis(seg)
+    assert fit.correlation[0, 3] == pytest.approx(-1.0) and fit.correlation[0, 5] == 0.0
+    assert np.isfinite(fit.loss).all()
+    # a batch: fits are per element
+    batch = np.concatenate([_segment(target, mis), 3 * _segment(target, mis, -6.0)])
+    fit = mis(batch)
+    assert fit.lag_ms.tolist() == pytest.approx([0.0, -6.0]) and np.allclose(fit.gain[1], 1 / 3)
+
+
+def test_mismatch_fixed_lag_and_windows(target):
+    mis = Mismatch(target, "T", max_lag_ms=5.0)
+    seg = _segment(target, mis, 3.0)
+    assert mis(seg, lag_ms=3.0).loss[0] < 1e-6
+    assert mis(seg, lag_ms=0.0).loss[0] > mis(seg, lag_ms=3.0).loss[0]
+    with pytest.raises(InvalidSignalError, match="no P wave"):
+        Mismatch(target, "P")
+    with pytest.raises(InvalidParameterError):
+        Mismatch(target, "QRS", gain="lead-wise")
+    with pytest.raises(InvalidParameterError):
+        Mismatch(target, "ST")
+    with pytest.raises(InvalidParameterError, match="segments"):
+        mis(np.zeros((1, 12, 3)))
+
+
+def test_target_needs_leads_and_fiducials(target):
+    from cardiotwin.ecg.signal import Beat
+
+    beat = Beat(Ecg(target.signals[:3], FS, TWELVE_LEADS[:3]), 70, np.array([70]), np.array([True]), {},
+                np.array([]), np.array([1.0]), target.signals[None, :3], fiducials=target.fiducials)
+    with pytest.raises(MissingLeadsError, match="only 3 usable"):
+        Target.from_beat(beat)
+    assert Target.from_beat(beat, min_leads=3).leads == ("I", "II", "III")
+    with pytest.raises(InvalidSignalError, match="no fiducials"):
+        Target.from_beat(Beat(beat.ecg, 70, beat.r_peaks, beat.used, {}, beat.rr_ms, beat.correlation, beat.beats))
+    with pytest.raises(InputError):
+        Target.from_ecg("record.hea")
+
+
+# ------------------------------------------------------------------------------ search space, optimiser
+
+
+def test_search_space_round_trip_and_repair():
+    space = SearchSpace.for_stage("QRS")
+    assert space.ndim == 4 + 4 * 2 + 3  # velocities, root (z, phi), delays except the reference root
+    x = space.sample(np.random.default_rng(1), 50)
+    for xi in x[:10]:
+        p = space.to_params(xi)
+        assert np.allclose(space.to_unit(p), xi, atol=1e-12)
+        assert [r.delay_ms for r in p.roots if r.name == "lv_septal_central"] == [0.0]
+    v = space.values(x)
+    assert np.all(v[:, 1] <= v[:, 0])  # sampled cv_transverse <= cv_fibre
+    bad = np.full(space.ndim, 0.5)
+    bad[0], bad[1] = 0.0, 1.0  # cv_fibre at its minimum, cv_transverse at its maximum
+    p = space.to_params(bad)
+    assert p.cv_transverse == p.cv_fibre == 0.35
+    assert SearchSpace.for_stage("T").names == ("apd_mean", "apd_transmural", "apd_apicobasal", "apd_rv")
+    with pytest.raises(InvalidParameterError):
+        SearchSpace.for_stage("ST")
+
+
+def test_cmaes_converges_deterministically_within_budget():
+    opt = np.array([0.2, 0.7, 0.4, 0.9])
+
+    def loss(x):
+        return ((x - opt) ** 2).sum(axis=1)
+
+    a = cmaes(loss, np.full(4, 0.5), 0.3, 600, seed=3)
+    b = cmaes(loss, np.full(4, 0.5), 0.3, 600, seed=3)
+    assert np.array_equal(a.x, b.x) and a.loss == b.loss
+    assert a.n_evals <= 600 and a.loss < 1e-6 and np.abs(a.x - opt).max() < 2e-3
+    c = cmaes(loss, np.full(4, 0.5), 0.3, 40, seed=3)
+    assert c.n_evals <= 40 and c.stop  # stopped by its budget
+    with pytest.raises(InvalidParameterError):
+        cmaes(loss, np.full(4, 0.5), 0.3, 1, seed=0)
+
+
+# ------------------------------------------------------------------------------ bad input (no twin)
+
+
+def test_bad_records_are_rejected_before_any_simulation():
+    rng = np.random.default_rng(0)
+    short = Ecg(rng.normal(0, 0.1, (12, 1500)), 1000.0, TWELVE_LEADS)
+    with pytest.raises(InvalidSignalError, match="at least 2 s"):
+        calibrate(None, short)
+    three = Ecg(rng.normal(0, 0.1, (3, 10000)), 1000.0, ("V1", "V2", "V3"))
+    with pytest.raises(MissingLeadsError):
+        calibrate(None, three)
+    with pytest.raises(InvalidParameterError, match="method"):
+        calibrate(None, short, method="simplex")
+    with pytest.raises(InvalidParameterError, match="stages"):
+        calibrate(None, short, stages=("QRS", "ST"))
+    with pytest.raises(InvalidParameterError, match="budget"):
+        calibrate(None, short, budget=3)
+
+
+def test_flat_lead_is_skipped_and_af_has_no_p(shared_data):
+    ecg = read_ecg(shared_data / "ecg_ptbdb_s0010_re" / "s0010_re").select(TWELVE_LEADS)
+    sig = ecg.signals[:, :10000].copy()
+    sig[TWELVE_LEADS.index("V3")] = 0.0
+    tgt = Target.from_ecg(Ecg(sig, ecg.fs, TWELVE_LEADS))
+    assert "V3" not in tgt.leads and "flat" in tgt.excluded_leads["V3"] and len(tgt.leads) == 11
+    assert tgt.has_p
+    af = Target.from_ecg(read_ecg(shared_data / "ecg_chapman_JS00001" / "JS00001.hea"))
+    assert not af.has_p and af.irregular_rhythm
+    with pytest.raises(InvalidSignalError):
+        af.window_ms("P")
+
+
+# ------------------------------------------------------------------------------ the phantom twin
+
+
+@pytest.fixture(scope="module")
+def model(phantom_twin):
+    from cardiotwin.calibration import CalibrationModel
+
+    _, twin, _ = phantom_twin
+    cm = CalibrationModel(twin, coarse_edge_mm=2.0)
+    cm.coarse
+    return cm
+
+
+def test_coarse_model_transfers_activation(model):
+    """The 2 mm model interpolated onto the 1 mm nodes: measured 2.2-3.8 ms MAE for default and
+    fast-endocardium parameters (94 ms total activation); bound 5 ms and 5 % of the total."""
+    ps = [EpParameters(), EpParameters(cv_endo=3.0, endo_depth_mm=1.0)]
+    fine = model.ventricular(ps, "fine")
+    coarse = model.ventricular(ps, "coarse")
+    assert model.coarse.n_points < model.vent_nodes.size / 4
+    mae = np.abs(fine - coarse).mean(axis=1)
+    assert np.all(mae < 5.0), mae
+    assert np.all(np.abs(fine.max(1) - coarse.max(1)) < 0.05 * fine.max(1))
+
+
+@pytest.fixture(scope="module")
+def recovery(model):
+    from cardiotwin.calibration.synthetic import synthetic_beat
+
+    rng = np.random.default_rng(1)
+    space = SearchSpace.for_stage("QRS")
+    truth = space.to_params(space.sample(rng, 1)[0])
+    beat, route = synthetic_beat(model, truth, rng)
+    result = calibrate(model.twin, beat, budget=360, seed=1, model=model, mapping_rounds=1, t_budget=120,
+                       p_budget=32)
+    return truth, beat, route, result
+
+
+def test_parameter_recovery_small_budget(model, recovery):
+    """Hidden QRS parameters (seed 1), noisy record, 360 coarse evaluations + 1 mapping round. The
+    benchmark (1200 evaluations, several seeds) asks median r >= 0.95, AT MAE < 5 ms, roots within
+    10 mm; with this budget the bounds are looser: median QRS r >= 0.9, AT MAE < 8 ms."""
+    from cardiotwin.calibration import recovery_errors
+
+    truth, beat, route, result = recovery
+    err = recovery_errors(model, truth, result.params)
+    print("recovery", route, result.median_correlation("QRS"), err, result.timings, result.n_simulations)
+    assert result.median_correlation("QRS") >= 0.9
+    assert err["at_mae_ms"] < 8.0
+    assert result.n_simulations["coarse"] <= 360 + 4 and result.n_simulations["fine"] <= 6
+
+
+def test_full_chain_writes_result(recovery, tmp_path):
+    _, beat, _, result = recovery
+    assert result.stages[0] == "QRS" and "T" in result.stages
+    assert ("P" in result.stages) == beat.fiducials.has_p
+    assert set(result.fits) >= {"QRS", "T"}
+    # the T stage fits the T window (APD parameters only change T): r in the T window is high
+    assert result.median_correlation("T") > 0.8
+    assert result.fitted.leads == TWELVE_LEADS and result.fitted.n_samples == beat.ecg.n_samples
+    paths = write_result(result, tmp_path)
+    assert {p.name for p in paths.values()} == {"parameters.json", "calibration.json", "fitted_ecg.csv",
+                                                 "measured_beat.csv", "overlay.png"}
+    summary = json.loads((tmp_path / "calibration.json").read_text())
+    assert set(summary["per_lead_correlation"]["QRS"]) == set(TWELVE_LEADS)
+    assert summary["history"] and summary["n_simulations"]["coarse"] > 0
+    from cardiotwin.electrophysiology.parameters import read_parameters
+
+    assert read_parameters(tmp_path / "parameters.json") == result.params
+    back = read_ecg(tmp_path / "fitted_ecg.csv")
+    assert np.allclose(back.signals, result.fitted.signals, atol=1e-5)
+
+
+def test_atrial_fibrillation_calibrates_qrs_and_t_only(model, shared_data):
+    beat = preprocess(read_ecg(shared_data / "ecg_chapman_JS00001" / "JS00001.hea"))
+    result = calibrate(model.twin, beat, budget=24, seed=0, model=model, mapping_rounds=0, t_budget=16)
+    assert result.stages == ("QRS", "T") and "P" not in result.fits
+    assert any("no P wave" in n for n in result.notes) and any("irregular" in n for n in result.notes)
+    assert result.fitted.fs == 500.0
+
+
+def test_real_ecg_small_budget(model, shared_data):
+    """PTB s0010_re (inferolateral MI) on the phantom's anatomy (not the patient's): preprocessing
+    finds beats and fiducials and a small QRS calibration reaches a median QRS r >= 0.75 (the
+    benchmark, with the full budget, reports each record against 0.85)."""
+    ecg = read_ecg(shared_data / "ecg_ptbdb_s0010_re" / "s0010_re").select(TWELVE_LEADS)
+    beat = preprocess(Ecg(ecg.signals[:, :10000], ecg.fs, ecg.leads))
+    assert beat.n_used >= 5 and beat.fiducials.has_p
+    result = calibrate(model.twin, beat, budget=240, seed=0, model=model, mapping_rounds=1, stages=("QRS",))
+    print("s0010_re", result.median_correlation("QRS"), result.correlations("QRS"))
+    assert result.median_correlation("QRS") >= 0.75
