@@ -256,8 +256,9 @@ def test_atrial_fibrillation_calibrates_qrs_and_t_only(model, shared_data):
     assert result.fitted.fs == 500.0
 
 
+@pytest.mark.slow
 def test_real_ecg_small_budget(model, shared_data):
-    """PTB s0010_re (inferolateral MI) on the phantom's anatomy (not the patient's): preprocessing
+    """(slow: ~60 s) PTB s0010_re (inferolateral MI) on the phantom's anatomy (not the patient's): preprocessing
     finds beats and fiducials, and a small QRS calibration (240 coarse evaluations; measured median
     r 0.71) beats the uncalibrated defaults and reaches a median QRS r >= 0.65 (the benchmark, with
     a larger budget, reports each record against the 0.85 target)."""

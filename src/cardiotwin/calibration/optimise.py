@@ -343,7 +343,6 @@ def _t_stage(cm, target, params, vent, lag_ms, budget, seed, counts, history, ga
     mis = Mismatch(target, "T", gain=gain, max_lag_ms=max(abs(lag_ms), 0.0) + 1.0)
     atrial, v_start = cm.atrial([params])
     at = cm.assemble(atrial, v_start, vent[None])
-    counts["fine"] += 0
 
     def loss(xs):
         ps = [space.to_params(x, params) for x in xs]
