@@ -28,7 +28,7 @@ from cardiotwin import labels as lab
 from cardiotwin.anatomy.surfaces import classify_boundary
 from cardiotwin.electrophysiology.eikonal import EikonalSolver
 from cardiotwin.electrophysiology.parameters import SPECS, EpParameters
-from cardiotwin.errors import AnatomyError, InvalidFieldError
+from cardiotwin.errors import AnatomyError, InvalidFieldError, InvalidParameterError
 from cardiotwin.types import LabelImage, TetMesh
 
 VENTRICLES = ("lv_myocardium", "rv_myocardium")
@@ -91,7 +91,7 @@ class SinusRhythmModel:
     ``fibre_region`` and the landmarks give ``sinus_node`` and ``av_node``.
     """
 
-    def __init__(self, mesh: TetMesh, landmarks: dict):
+    def __init__(self, mesh: TetMesh, landmarks: dict, backend: str = "auto"):
         missing = [k for k in REQUIRED_FIELDS if k not in mesh.point_data]
         missing += [k for k in ("fibre",) if k not in mesh.cell_data]
         if missing:
@@ -108,6 +108,7 @@ class SinusRhythmModel:
         self.max_bins = int(np.ceil(SPECS["endo_depth_mm"].high / ENDO_BIN_MM))
         bins = np.minimum(np.floor(depth / ENDO_BIN_MM).astype(int), self.max_bins)
         self.ventricles = _Part.build(mesh, vent, bins)
+        self._gpu = self._gpu_solver(backend)
         # root candidates: endocardial nodes of each ventricle, with their UVC
         self._roots = {}
         for side in ("lv", "rv"):
@@ -147,6 +148,28 @@ class SinusRhythmModel:
         if not pairs:
             raise AnatomyError("the atrial mesh has no right or left atrial wall to connect")
         return np.unique(np.array(pairs), axis=0)
+
+    def _gpu_solver(self, backend: str):
+        """The batched PyTorch solver on a CUDA device (``backend`` "torch", or "auto" when one is
+        present); None: the Numba CPU solver. The GPU runs the plain scheme (no source factorisation;
+        0.1 % mean difference on the phantom ventricles, see benchmarks/bench_eikonal_gpu.py)."""
+        if backend not in ("auto", "numba", "torch"):
+            raise InvalidParameterError(f"backend must be auto, numba or torch, got {backend!r}")
+        if backend == "numba":
+            return None
+        try:
+            import torch
+        except ImportError:
+            if backend == "torch":
+                raise InvalidParameterError("backend='torch' needs PyTorch (pip install 'cardiotwin[ml]')") from None
+            return None
+        if not torch.cuda.is_available() and backend == "auto":
+            return None
+        from cardiotwin.electrophysiology.eikonal_torch import TorchEikonal
+
+        v = self.ventricles
+        return TorchEikonal(v.solver.mesh.points, v.solver.mesh.cells, v.fibres, v.regions,
+                            device="cuda" if torch.cuda.is_available() else "cpu")
 
     # --------------------------------------------------------------------------- parameters
 
@@ -192,8 +215,11 @@ class SinusRhythmModel:
             nodes, delays = self.root_nodes(p)
             sources.append(v.local(nodes))
             starts.append(v_start[k] + delays - delays.min())
-        t_vent = v.solver.solve_batch(v.fibres, np.stack([self._ventricular_velocities(p) for p in params]),
-                                      sources, starts, v.sheets, v.regions)
+        velocities = np.stack([self._ventricular_velocities(p) for p in params])
+        if self._gpu is not None:
+            t_vent, _ = self._gpu.solve_batch(velocities[..., :2], sources, starts)
+        else:
+            t_vent = v.solver.solve_batch(v.fibres, velocities, sources, starts, v.sheets, v.regions)
         at[:, v.nodes] = t_vent  # nodes on the AV junction take their ventricular time
         return at
 
