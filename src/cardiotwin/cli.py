@@ -206,6 +206,46 @@ def ecg(
     console.print("wrote " + ", ".join(str(p) for p in paths))
 
 
+class Method(str, Enum):
+    cmaes = "cmaes"
+    ml = "ml"
+
+
+@app.command()
+def calibrate(
+    twin_dir: Path = typer.Option(..., "--twin", help="twin folder (heart.vtu with fibres, landmarks.json, torso.vtu)"),
+    ecg_path: Path = typer.Option(..., "--ecg", help="the patient's 12-lead ECG: WFDB record/.hea or CSV"),
+    out: Path = typer.Option(..., "--out", help="output folder"),
+    method: Method = typer.Option(Method.cmaes, help="cmaes (global optimiser) or ml (neural network start + CMA-ES)"),
+    budget: int = typer.Option(None, help="forward simulations for the QRS stage [1200]"),
+    seed: int = typer.Option(0, help="random seed: the same seed gives the same result"),
+) -> None:
+    """Personalise the twin to the patient's ECG: QRS (activation), then T (repolarisation), then P
+    (atria, when the record has P waves); writes parameters.json, the fitted ECG and an overlay plot."""
+    from cardiotwin.calibration.optimise import calibrate as run, write_result
+    from cardiotwin.io import read_ecg
+    from cardiotwin.twin import Twin, ensure_lead_fields
+
+    try:
+        twin = Twin.load(twin_dir)
+        with console.status("lead fields (once per twin)"):
+            ensure_lead_fields(twin, twin_dir)
+        with console.status(f"calibrating ({method.value})"):
+            result = run(twin, read_ecg(ecg_path), method=method.value, budget=budget, seed=seed)
+            paths = list(write_result(result, out).values())
+    except CardiotwinError as exc:
+        _fail(exc)
+    table = Table(title=f"fit (median QRS r = {result.median_correlation('QRS'):.3f})")
+    table.add_column("lead")
+    table.add_column("QRS r", justify="right")
+    for lead, r in result.correlations("QRS").items():
+        table.add_row(lead, f"{r:.3f}")
+    console.print(table)
+    for note in result.notes:
+        console.print(f"[yellow]note:[/] {note}")
+    console.print("wrote " + ", ".join(str(p) for p in paths))
+
+
 @app.command()
 def demo(
     out: Path = typer.Option(Path("cardiotwin-demo"), "--out", help="output folder"),
