@@ -38,7 +38,7 @@ from cardiotwin.ecg.signal import preprocess
 from cardiotwin.electrophysiology.parameters import EpParameters
 from cardiotwin.io import read_ecg
 from cardiotwin.io.atomic import write_json_atomic
-from cardiotwin.twin import Twin
+from cardiotwin.twin import Twin, build_twin
 from cardiotwin.types import TWELVE_LEADS, Ecg
 
 HERE = Path(__file__).resolve().parent
@@ -46,25 +46,13 @@ RESULTS = HERE / "results" / "calibration.json"
 DATA = HERE.parent.parent / "shared" / "data"
 
 
-def build_twin(folder: Path) -> Twin:
-    from cardiotwin.anatomy.build import build_anatomy, write_anatomy
-    from cardiotwin.anatomy.fibres import add_coordinates_and_fibres
-    from cardiotwin.electrophysiology.conduction import add_conduction_fields
-    from cardiotwin.io import write_mesh
+def load_or_build_twin(folder: Path) -> Twin:
+    """The phantom twin cached in ``folder`` (built once with :func:`cardiotwin.twin.build_twin`)."""
     from cardiotwin.phantom import generate_phantom
-    from cardiotwin.twin import ensure_lead_fields
 
     if (folder / "heart.vtu").exists() and (folder / "leadfields.npz").exists():
         return Twin.load(folder)
-    ph = generate_phantom(seed=0, spacing=1.0)
-    anatomy = build_anatomy(ph.labels)
-    write_anatomy(anatomy, folder)
-    heart = add_conduction_fields(add_coordinates_and_fibres(anatomy.heart.mesh, anatomy.labels, anatomy.landmarks),
-                                  anatomy.labels)
-    write_mesh(heart, folder / "heart.vtu")
-    twin = Twin(heart, anatomy.landmarks, anatomy.torso.mesh)
-    ensure_lead_fields(twin, folder)
-    return twin
+    return build_twin(generate_phantom(seed=0, spacing=1.0).labels, folder)[0]
 
 
 def _save(out: dict) -> None:
@@ -183,7 +171,7 @@ def main() -> None:
     args = ap.parse_args()
     out: dict = {"cores": os.cpu_count()}
     t = time.perf_counter()
-    twin = build_twin(args.twin) if not (args.twin / "leadfields.npz").exists() else Twin.load(args.twin)
+    twin = load_or_build_twin(args.twin) if not (args.twin / "leadfields.npz").exists() else Twin.load(args.twin)
     cm = CalibrationModel(twin, coarse_edge_mm=2.0)
     cm.coarse
     out["model_build_s"] = time.perf_counter() - t

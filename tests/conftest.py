@@ -30,19 +30,9 @@ def phantom(seed: int = 0, spacing: float = 1.0, modality: str = "ct"):
 def phantom_twin(tmp_path_factory):
     """The 1 mm phantom (seed 0) as a full twin folder: anatomy, fibres, conduction fields, lead
     fields. Built once per test session (about 2 minutes on 2 cores) and shared."""
-    from cardiotwin.anatomy.build import build_anatomy, write_anatomy
-    from cardiotwin.anatomy.fibres import add_coordinates_and_fibres
-    from cardiotwin.electrophysiology.conduction import add_conduction_fields
-    from cardiotwin.io import write_mesh
-    from cardiotwin.twin import Twin, ensure_lead_fields
+    from cardiotwin.twin import build_twin
 
     folder = tmp_path_factory.mktemp("twin")
     ph = phantom(0, 1.0)
-    anatomy = build_anatomy(ph.labels)
-    write_anatomy(anatomy, folder)
-    heart = add_conduction_fields(add_coordinates_and_fibres(anatomy.heart.mesh, anatomy.labels, anatomy.landmarks),
-                                  anatomy.labels)
-    write_mesh(heart, folder / "heart.vtu")
-    twin = Twin(heart, anatomy.landmarks, anatomy.torso.mesh)
-    ensure_lead_fields(twin, folder)
+    twin, _ = build_twin(ph.labels, folder, opencarp=False)
     return folder, twin, ph

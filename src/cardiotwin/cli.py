@@ -255,14 +255,11 @@ def demo(
     coordinates and fibres -> activation and repolarisation -> 12-lead ECG through the torso."""
     import numpy as np
 
-    from cardiotwin.anatomy.build import build_anatomy, write_anatomy
-    from cardiotwin.anatomy.landmarks import write_landmarks
-    from cardiotwin.electrophysiology.conduction import add_conduction_fields
-    from cardiotwin.io import write_ecg_csv, write_mesh, write_opencarp
+    from cardiotwin.io import write_ecg_csv
     from cardiotwin.phantom import generate_phantom
     from cardiotwin.report.ecg_plot import plot_12_lead
     from cardiotwin.report.slices import plot_slices
-    from cardiotwin.twin import Twin, ensure_lead_fields, simulate as run, write_simulation
+    from cardiotwin.twin import build_twin, simulate as run, write_simulation
 
     start = time.perf_counter()
     with console.status("generating the synthetic patient (1 mm CT)"):
@@ -272,26 +269,23 @@ def demo(
     centre = np.array(ph.landmarks["lv_base_center"]) - 25.0 * np.array(ph.landmarks["lv_long_axis"])
     paths.append(plot_slices(ph.image, ph.labels, centre, out / "patient.png", title=f"synthetic patient {seed}"))
     twin_dir = out / "twin"
-    with console.status("anatomical twin: walls, valves, landmarks, heart and torso meshes"):
-        anatomy = build_anatomy(ph.labels)
-        paths += list(write_anatomy(anatomy, twin_dir, opencarp=True).values())
+    with console.status("twin: walls, valves, landmarks, meshes, coordinates, fibres, lead fields"):
+        twin, anatomy = build_twin(ph.labels, twin_dir)
+        heart = twin.heart
     _print_mesh_summary(anatomy)
     from cardiotwin.report.mesh_figure import plot_field, plot_meshes
 
     paths += _picture(lambda: plot_meshes(anatomy.heart.mesh, anatomy.torso.mesh, out / "anatomy.png"))
-    with console.status("universal coordinates and fibres"):
-        heart = add_conduction_fields(_fibres(anatomy.heart.mesh, anatomy.labels, anatomy.landmarks), anatomy.labels)
-        paths += [write_mesh(heart, twin_dir / "heart.vtu"), *write_opencarp(heart, twin_dir / "heart")]
     paths += _picture(lambda: __import__("cardiotwin.anatomy.fibres", fromlist=["plot_fibres"]).plot_fibres(
         heart, out / "fibres.png"))
-    twin = Twin(heart, anatomy.landmarks, anatomy.torso.mesh)
-    with console.status("lead fields, activation, repolarisation and the 12-lead ECG"):
-        ensure_lead_fields(twin, twin_dir)
+    with console.status("activation, repolarisation and the 12-lead ECG"):
         sim = run(twin)
         paths += list(write_simulation(twin, sim, out / "simulation").values())
         paths += [write_ecg_csv(sim.ecg, out / "simulation" / "ecg.csv"),
                   plot_12_lead(sim.ecg, out / "ecg.png", title=f"synthetic patient {seed}: simulated 12-lead ECG")]
-    paths += _picture(lambda: plot_field(heart, sim.activation, out / "activation.png", "activation (ms)"))
+    vent = sim.summary["ventricular_start_ms"]
+    ventricular = np.where(sim.activation >= vent, sim.activation - vent, np.nan)  # atria shown grey
+    paths += _picture(lambda: plot_field(heart, ventricular, out / "activation.png", "ventricular activation (ms)"))
     console.print(", ".join(f"{k} = {v:.1f}" for k, v in sim.summary.items()))
     console.print(f"[green]done[/] in {time.perf_counter() - start:.1f} s: " + ", ".join(str(p) for p in paths))
 

@@ -95,6 +95,28 @@ def ensure_lead_fields(twin: Twin, folder: str | os.PathLike, electrodes_csv: st
     return twin.lead_fields
 
 
+def build_twin(labels, folder: str | os.PathLike, edge_mm: float = 1.0, opencarp: bool = True):
+    """Label map -> twin folder: walls, landmarks, heart and torso meshes, coordinates, fibres,
+    conduction fields and (with a torso) lead fields; returns (:class:`Twin`, the anatomy)."""
+    from cardiotwin.anatomy.build import build_anatomy, write_anatomy
+    from cardiotwin.anatomy.fibres import add_coordinates_and_fibres
+    from cardiotwin.electrophysiology.conduction import add_conduction_fields
+    from cardiotwin.io.opencarp import write_opencarp
+
+    out = Path(folder)
+    anatomy = build_anatomy(labels, edge_mm=edge_mm)
+    write_anatomy(anatomy, out)
+    heart = add_coordinates_and_fibres(anatomy.heart.mesh, anatomy.labels, anatomy.landmarks)
+    heart = add_conduction_fields(heart, anatomy.labels)
+    write_mesh(heart, out / "heart.vtu")
+    if opencarp:
+        write_opencarp(heart, out / "heart")
+    twin = Twin(heart, anatomy.landmarks, anatomy.torso.mesh if anatomy.torso is not None else None)
+    if twin.torso is not None:
+        ensure_lead_fields(twin, out)
+    return twin, anatomy
+
+
 @dataclass
 class Simulation:
     """Activation and repolarisation times (ms, per heart node) of one parameter set."""

@@ -252,7 +252,7 @@ def _bin(w, at, rt, u0, h, n_bins, f_inf, g_inf, cf, cg, const):  # pragma: no c
     (n_bins, L) so that the L leads of one impulse share a cache line or two. Impulses before the grid add their final value to ``const``;
     impulses after it are dropped (f and g are still zero in the window). Returns False at the
     first NaN/-inf time or rt < at (the caller then raises with a full report)."""
-    n_leads, n = w.shape
+    n = w.shape[1]
     last = n_bins - 1
     for i in range(n):
         a = at[i]
@@ -263,33 +263,28 @@ def _bin(w, at, rt, u0, h, n_bins, f_inf, g_inf, cf, cg, const):  # pragma: no c
             continue
         if r < a:
             return False
-        x = (a - u0) / h
-        if x < 0.0:
-            for l in range(n_leads):
-                const[l] += w[l, i] * f_inf
-        elif x < last:
-            j = int(x)
-            al = x - j
-            be = 1.0 - al
-            for l in range(n_leads):
-                wi = w[l, i]
-                cf[j, l] += wi * be
-                cf[j + 1, l] += wi * al
+        _deposit((a - u0) / h, last, w, i, f_inf, cf, const)
         if r == np.inf:  # never repolarised within any window: stays on the plateau
             continue
-        x = (r - u0) / h
-        if x < 0.0:
-            for l in range(n_leads):
-                const[l] += w[l, i] * g_inf
-        elif x < last:
-            j = int(x)
-            al = x - j
-            be = 1.0 - al
-            for l in range(n_leads):
-                wi = w[l, i]
-                cg[j, l] += wi * be
-                cg[j + 1, l] += wi * al
+        _deposit((r - u0) / h, last, w, i, g_inf, cg, const)
     return True
+
+
+@njit(cache=True, inline="always")
+def _deposit(x, last, w, i, final, bins, const):  # pragma: no cover - compiled
+    """Add node i's weights at fractional bin x: split between bins floor(x) and floor(x) + 1, or,
+    before the grid, its final value ``final`` to ``const`` (after the grid: nothing yet)."""
+    if x < 0.0:
+        for l in range(w.shape[0]):
+            const[l] += w[l, i] * final
+    elif x < last:
+        j = int(x)
+        al = x - j
+        be = 1.0 - al
+        for l in range(w.shape[0]):
+            wi = w[l, i]
+            bins[j, l] += wi * be
+            bins[j + 1, l] += wi * al
 
 
 @njit(parallel=True, cache=True)
