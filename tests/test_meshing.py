@@ -101,3 +101,17 @@ def test_pinched_boundary_is_filled_to_a_manifold():
     fixed = fill_to_manifold(c, inside)
     sel = fixed[owners[:, 0]] != np.where(owners[:, 1] >= 0, fixed[np.maximum(owners[:, 1], 0)], False)
     assert boundary_edge_use(faces[sel])[1].max() == 2 and fixed.sum() > inside.sum()
+
+
+def test_uniform_refinement_is_conforming_and_keeps_the_geometry():
+    from cardiotwin.meshing.refine import refine_uniform
+
+    p, c = voxel_ball(5.0)
+    q, d, parent = refine_uniform(p, c)
+    assert len(d) == 8 * len(c) and np.array_equal(q[: len(p)], p)
+    np.testing.assert_allclose(tet_signed_volumes(q, d).sum(), tet_signed_volumes(p, c).sum(), rtol=1e-12)
+    assert (tet_signed_volumes(q, d) > 0).all()
+    np.testing.assert_allclose(np.bincount(parent, weights=tet_signed_volumes(q, d)), tet_signed_volumes(p, c))
+    faces, owners = unique_faces(d)
+    assert (owners[:, 1] < 0).sum() == 4 * (unique_faces(c)[1][:, 1] < 0).sum()  # each boundary face -> 4
+    assert dihedral_angles(q, d).min() > 0.5 * dihedral_angles(p, c).min()
