@@ -33,10 +33,11 @@ from pathlib import Path
 import numba
 import numpy as np
 
-from cardiotwin.electrophysiology.eikonal import EikonalSolver, conduction_tensors, metric_tensors
+from cardiotwin.electrophysiology.eikonal import EikonalSolver, conduction_tensors
 from cardiotwin.io.atomic import write_json_atomic
 from cardiotwin.meshing.lattice import kuhn_lattice
 from cardiotwin.types import TetMesh
+from peers import dijkstra_times, rel_errors
 
 ENDO = (28.0, 65.0)  # semi-axes (a = b, c) mm
 EPI = (38.0, 75.0)
@@ -116,32 +117,6 @@ def far_nodes(points: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
     return np.array(chosen)
 
 
-def dijkstra_times(mesh: TetMesh, fibres: np.ndarray, vel, sources: np.ndarray, starts: np.ndarray) -> np.ndarray:
-    """Edge-graph shortest paths with anisotropic edge weights (metric length, min over cells)."""
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import dijkstra
-
-    pairs = np.array([[0, 1], [0, 2], [0, 3], [1, 2], [1, 3], [2, 3]])
-    metric = metric_tensors(fibres, vel)
-    a = mesh.cells[:, pairs[:, 0]].ravel()
-    b = mesh.cells[:, pairs[:, 1]].ravel()
-    e = (mesh.points[b] - mesh.points[a]).reshape(-1, 6, 3)
-    w = np.sqrt(np.einsum("mei,mij,mej->me", e, metric, e)).ravel()
-    lo, hi = np.minimum(a, b), np.maximum(a, b)
-    key = lo * mesh.n_points + hi
-    order = np.lexsort((w, key))
-    first = np.ones(len(order), dtype=bool)
-    first[1:] = key[order][1:] != key[order][:-1]
-    sel = order[first]  # the smallest weight of each edge
-    n = mesh.n_points
-    # a virtual root joined to each source by its start time makes differing start times exact
-    rows = np.concatenate([lo[sel], hi[sel], np.full(len(sources), n)])
-    cols = np.concatenate([hi[sel], lo[sel], sources])
-    vals = np.concatenate([w[sel], w[sel], starts - starts.min() + 1e-12])
-    graph = coo_matrix((vals, (rows, cols)), shape=(n + 1, n + 1)).tocsr()
-    return dijkstra(graph, directed=True, indices=n)[:n] + starts.min()
-
-
 def match_nodes(coarse: np.ndarray, fine: np.ndarray) -> np.ndarray:
     """Index in ``fine`` of each ``coarse`` point (they lie on a common 0.5 mm lattice)."""
     lo = np.minimum(coarse.min(0), fine.min(0))
@@ -151,12 +126,6 @@ def match_nodes(coarse: np.ndarray, fine: np.ndarray) -> np.ndarray:
     pos = order[np.searchsorted(fk, ck, sorter=order)]
     assert np.array_equal(fk[pos], ck), "coarse nodes must be nodes of the refined lattice"
     return pos
-
-
-def rel_errors(t: np.ndarray, ref: np.ndarray, mask: np.ndarray) -> dict:
-    rel = np.abs(t[mask] - ref[mask]) / np.maximum(ref[mask], 1e-9)
-    return {"max_rel": float(rel.max()), "mean_rel": float(rel.mean()),
-            "mean_abs_ms": float(np.abs(t[mask] - ref[mask]).mean())}
 
 
 CPU_S: dict[str, float] = {}  # process CPU seconds of the last timed() call per label
@@ -234,7 +203,7 @@ def main() -> None:
                          "batch_cpu_s": CPU_S["batch"], "plain_solve_s": t_plain,
                          "load_avg_1min": os.getloadavg()[0]}
 
-    dij, t_dij = timed(lambda: dijkstra_times(mesh, fibres, VEL, sources, START_TIMES), repeat=2, label="dij")
+    dij, t_dij = timed(lambda: dijkstra_times(mesh.points, mesh.cells, fibres, VEL, sources, START_TIMES), repeat=2, label="dij")
     print(f"dijkstra solve_s={t_dij:.3f} cpu_s={CPU_S['dij']:.3f} (graph weights + scipy csgraph)")
     res["dijkstra"] = {"solve_s": t_dij, "solve_cpu_s": CPU_S["dij"]}
 
