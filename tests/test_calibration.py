@@ -138,6 +138,25 @@ def test_cmaes_converges_deterministically_within_budget():
         cmaes(loss, np.full(4, 0.5), 0.3, 1, seed=0)
 
 
+def test_multistart_escapes_the_default_basin():
+    """Two basins: a broad one around the default point (minimum 0.3) and a deeper one near a
+    corner (minimum 0). One CMA-ES run from the default with a local step stays in the broad basin;
+    the Sobol design + local searches find the deep one, deterministically."""
+    from cardiotwin.calibration.optimise import _multistart
+
+    deep = np.array([0.15, 0.85, 0.15, 0.85])
+
+    def loss(x):
+        return np.minimum(0.3 + ((x - 0.5) ** 2).sum(axis=1), 4.0 * ((x - deep) ** 2).sum(axis=1))
+
+    x0 = np.full(4, 0.5)
+    single = cmaes(loss, x0, 0.12, 600, seed=0)
+    assert single.loss > 0.29
+    runs = [_multistart(loss, x0, 600, 0, 3, [], 0.0) for _ in range(2)]
+    assert runs[0].loss < 0.005 and np.abs(runs[0].x - deep).max() < 0.05  # vs 0.3 in the broad basin
+    assert np.array_equal(runs[0].x, runs[1].x) and runs[0].n_evals <= 600
+
+
 # ------------------------------------------------------------------------------ bad input (no twin)
 
 

@@ -22,6 +22,12 @@ the ``cma`` package) in the unit cube of each stage's box, with box bounds, its 
 criteria: the evaluation budget, ``tolfun`` (generation range of the best losses below 1e-4) and
 ``tolx``. It is deterministic given ``seed`` (the ``cma`` seed and the batch evaluations are).
 
+**Global start (QRS).** Root-node landscapes are multimodal (a root can trade place with a delay
+or with a neighbouring root), and one CMA-ES run from the default parameters often settles in a
+local minimum. So the QRS stage first evaluates a scrambled Sobol design over the whole box and
+starts short CMA-ES searches from its best distinct points (``starts``, default 3), as Gillette et
+al. 2021 sample before they optimise; the best search continues below.
+
 **Multi-fidelity QRS.** One 1 mm ventricular solve costs ~1.4 s on 2 cores. The QRS stage runs
 CMA-ES on a 2 mm re-meshing of the ventricles (:class:`~.coarse.CoarseVentricles`, ~30x cheaper;
 parameters transfer because they live in UVC), whose activation times are interpolated onto the
@@ -122,8 +128,9 @@ class CalibrationModel:
 
     def ventricular(self, params: list[EpParameters], fidelity: str = "fine") -> np.ndarray:
         """Ventricular activation (b, ventricular nodes) in ms from the earliest root (0)."""
-        if fidelity == "coarse":
-            return self.coarse.activation_batch(params)
+        if fidelity == "coarse":  # the fine model's root nodes, moved onto the coarse mesh
+            pts = self.twin.heart.points
+            return self.coarse.activation_batch(params, [pts[self.model.root_nodes(p)[0]] for p in params])
         m, v = self.model, self.model.ventricles
         sources, starts = [], []
         for p in params:
@@ -194,8 +201,7 @@ def cmaes(loss: Callable[[np.ndarray], np.ndarray], x0: np.ndarray, sigma0: floa
     history = []
     while not es.stop():
         xs = np.asarray(es.ask())
-        remaining = budget - n
-        if remaining <= 0:
+        if n + len(xs) > budget and n > 0:  # the next generation would overrun the budget
             break
         f = np.asarray(loss(xs), dtype=float)
         n += len(xs)
@@ -291,8 +297,40 @@ class _QrsProblem:
         return lambda xs: self.fit(self.times(xs, fidelity)).loss
 
 
+def _multistart(loss, x_default, budget, seed, starts, history, clock) -> OptimiserRun:
+    """Global design then local searches (the sampling-then-optimisation scheme of Gillette et al.
+    2021): a scrambled Sobol design of about a quarter of ``budget`` points (plus the default
+    parameters) is evaluated in one batch; CMA-ES with a small step starts from each of its
+    ``starts`` best points that lie apart (unit-cube distance > 0.3), sharing the rest of the budget
+    equally; the best run is returned (its evaluation count covers all of them)."""
+    from scipy.stats import qmc
+
+    d = len(x_default)
+    n = 2 ** int(np.clip(np.floor(np.log2(max(budget // 4, 16))), 4, 9))
+    design = np.vstack([x_default[None], qmc.Sobol(d, scramble=True, seed=seed).random(n)])
+    f = np.asarray(loss(design), dtype=float)
+    f = np.where(np.isfinite(f), f, np.inf)
+    chosen: list[int] = []
+    for k in np.argsort(f):
+        if all(np.linalg.norm(design[k] - design[j]) > 0.3 for j in chosen):
+            chosen.append(int(k))
+        if len(chosen) == starts:
+            break
+    history.append({"stage": "QRS design", "evaluations": len(design), "best_loss": float(f[chosen[0]]),
+                    "start_losses": [float(f[k]) for k in chosen], "time_s": time.perf_counter() - clock})
+    each = max((budget - len(design)) // len(chosen), 16)
+    runs = []
+    for i, k in enumerate(chosen):
+        run = cmaes(loss, design[k], 0.12, each, seed + 31 * (i + 1), label=f"QRS start {i + 1}", clock=clock)
+        history += run.history
+        runs.append(run)
+    best = min(runs, key=lambda r: r.loss)
+    return OptimiserRun(best.x, best.loss, len(design) + sum(r.n_evals for r in runs), best.stop, [])
+
+
 def _qrs_stage(cm, target, base, mismatch, budget, seed, counts, history, *, x0=None, sigma0=0.3,
-               fine_budget=0, mapping_rounds=2, clock=None):
+               fine_budget=0, mapping_rounds=2, starts=3, clock=None):
+    clock = time.perf_counter() if clock is None else clock
     space = SearchSpace.for_stage("QRS", base)
     base = space.base
     prob = _QrsProblem(cm, target, space, base, mismatch, counts)
@@ -304,8 +342,11 @@ def _qrs_stage(cm, target, base, mismatch, budget, seed, counts, history, *, x0=
         best_x, best_f = run.x, run.loss
     else:
         first = budget if mapping_rounds == 0 else int(round(budget * 0.6))
-        run = cmaes(prob.loss("coarse"), x_start, sigma0, first, seed, label="QRS coarse", clock=clock)
-        history += run.history
+        if x0 is None and starts > 1:  # a global design first, then CMA-ES from its best distinct points
+            run = _multistart(prob.loss("coarse"), x_start, first, seed, starts, history, clock)
+        else:
+            run = cmaes(prob.loss("coarse"), x_start, sigma0, first, seed, label="QRS coarse", clock=clock)
+            history += run.history
         candidates = [run.x]
         rest = budget - run.n_evals
         for r in range(mapping_rounds):
@@ -325,7 +366,7 @@ def _qrs_stage(cm, target, base, mismatch, budget, seed, counts, history, *, x0=
         k = int(np.argmin(fits.loss))
         best_x, best_f = candidates[k], float(fits.loss[k])
         history.append({"stage": "QRS fine check", "evaluations": counts["fine"], "best_loss": best_f,
-                        "candidate_losses": fits.loss.tolist(), "time_s": time.perf_counter() - (clock or 0)})
+                        "candidate_losses": fits.loss.tolist(), "time_s": time.perf_counter() - clock})
     if fine_budget >= 8:
         run = cmaes(prob.loss("fine"), best_x, 0.03, fine_budget, seed + 7, popsize=8, label="QRS fine polish",
                     clock=clock)
@@ -414,6 +455,7 @@ def calibrate(
     model: CalibrationModel | None = None,
     coarse_edge_mm: float | None = 2.0,
     mapping_rounds: int = 2,
+    starts: int = 3,
     fine_budget: int = 0,
     t_budget: int = 300,
     p_budget: int = 120,
@@ -426,7 +468,8 @@ def calibrate(
     :class:`Target`); see the module docstring for the stages and the optimiser.
 
     ``budget``: coarse (or, with ``coarse_edge_mm=None``, fine) forward simulations of the QRS
-    stage (default 1200; the ML route uses a quarter by default). ``fine_budget``: optional 1 mm
+    stage (default 1200; the ML route uses a quarter by default). ``starts``: local CMA-ES searches
+    started from a global Sobol design (1: one search from the default parameters). ``fine_budget``: optional 1 mm
     CMA-ES polish after the coarse stage. ``t_budget``/``p_budget``: evaluations of the T and P
     stages. ``model``: a prebuilt :class:`CalibrationModel` of this twin (reuse across calls).
     ``emulator``: a trained :class:`~cardiotwin.calibration.emulator.Emulator` for
@@ -488,7 +531,7 @@ def calibrate(
         t = time.perf_counter()
         params, vent, prob = _qrs_stage(model, target, params, mis, budget, seed, counts, history, x0=x0,
                                         sigma0=sigma0, fine_budget=fine_budget, mapping_rounds=mapping_rounds,
-                                        clock=clock)
+                                        starts=starts, clock=clock)
         timings["QRS"] = time.perf_counter() - t
     else:
         vent = model.ventricular([params], "fine")[0]

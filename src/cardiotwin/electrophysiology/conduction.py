@@ -88,10 +88,12 @@ class SinusRhythmModel:
 
     The mesh needs the universal ventricular coordinates, fibres, and the fields of
     :func:`add_conduction_fields`; atria are included when the mesh has atrial walls with
-    ``fibre_region`` and the landmarks give ``sinus_node`` and ``av_node``.
+    ``fibre_region`` and the landmarks give ``sinus_node`` and ``av_node``. ``surface_layer``: every
+    cell touching the endocardium belongs to the fast layer whatever its depth (for meshes coarser
+    than the layer, where binning by depth alone breaks a thin layer into disconnected cells).
     """
 
-    def __init__(self, mesh: TetMesh, landmarks: dict, backend: str = "auto"):
+    def __init__(self, mesh: TetMesh, landmarks: dict, backend: str = "auto", surface_layer: bool = False):
         missing = [k for k in REQUIRED_FIELDS if k not in mesh.point_data]
         missing += [k for k in ("fibre",) if k not in mesh.cell_data]
         if missing:
@@ -107,6 +109,12 @@ class SinusRhythmModel:
         depth = np.nanmean(pd["endo_distance_mm"][mesh.cells[vent]], axis=1)
         self.max_bins = int(np.ceil(SPECS["endo_depth_mm"].high / ENDO_BIN_MM))
         bins = np.minimum(np.floor(depth / ENDO_BIN_MM).astype(int), self.max_bins)
+        if surface_layer:  # cells thicker than the layer: those touching the endocardium carry it,
+            # unless they span the whole wall (touching the epicardium too: a thin wall stays binned)
+            vc = mesh.cells[vent]
+            endo = (pd["endocardium"][vc] > 0).any(axis=1)
+            epi = (pd["epi_distance_mm"][vc] < 0.5 * ENDO_BIN_MM).any(axis=1)
+            bins[endo & ~epi] = 0
         self.ventricles = _Part.build(mesh, vent, bins)
         self._gpu = self._gpu_solver(backend)
         # root candidates: endocardial nodes of each ventricle, with their UVC
@@ -199,9 +207,12 @@ class SinusRhythmModel:
 
     # --------------------------------------------------------------------------- activation
 
-    def activation_batch(self, params: list[EpParameters]) -> np.ndarray:
+    def activation_batch(self, params: list[EpParameters],
+                         roots: list[tuple[np.ndarray, np.ndarray]] | None = None) -> np.ndarray:
         """Activation times (b, n) in ms; 0 at the sinus node (or the first root without atria).
-        Nodes of non-conducting cells only (valve planes) are +inf."""
+        Nodes of non-conducting cells only (valve planes) are +inf. ``roots``: per parameter set
+        the (nodes, delays) to use instead of :meth:`root_nodes` (e.g. roots mapped from a finer
+        mesh of the same heart)."""
         b = len(params)
         at = np.full((b, self.mesh.n_points), np.inf)
         v_start = np.zeros(b)
@@ -212,7 +223,7 @@ class SinusRhythmModel:
         v = self.ventricles
         sources, starts = [], []
         for k, p in enumerate(params):
-            nodes, delays = self.root_nodes(p)
+            nodes, delays = self.root_nodes(p) if roots is None else roots[k]
             sources.append(v.local(nodes))
             starts.append(v_start[k] + delays - delays.min())
         velocities = np.stack([self._ventricular_velocities(p) for p in params])
