@@ -246,6 +246,27 @@ def test_parameter_recovery_small_budget(model, recovery):
     assert result.n_simulations["coarse"] <= 360 + 4 and result.n_simulations["fine"] <= 6
 
 
+def test_overrun_root_is_not_effective(model):
+    """A root placed on another root's site but firing 15 ms later never excites anything first:
+    removing it changes no activation time, so it is flagged not effective (its site is not
+    recoverable from the ECG); the root it hides behind is effective."""
+    from dataclasses import replace as dc_replace
+
+    from cardiotwin.calibration import recovery_errors
+
+    base = SearchSpace.for_stage("QRS").base
+    roots = {r.name: r for r in base.roots}
+    septal = roots["lv_septal_central"]
+    hidden = dc_replace(roots["lv_anterior_paraseptal"], apicobasal=septal.apicobasal,
+                        rotational=septal.rotational, delay_ms=septal.delay_ms + 15.0)
+    truth = base.with_values(roots=tuple(hidden if r.name == hidden.name else r for r in base.roots))
+    err = recovery_errors(model, truth, truth)
+    assert err["root_influence"]["lv_anterior_paraseptal"] == 0.0
+    assert not err["root_effective"]["lv_anterior_paraseptal"]
+    assert err["root_effective"]["lv_septal_central"] and err["root_influence"]["lv_septal_central"] > 0.05
+    assert err["at_mae_ms"] == 0.0 and err["max_effective_root_distance_mm"] == 0.0
+
+
 def test_full_chain_writes_result(recovery, tmp_path):
     _, beat, _, result = recovery
     assert result.stages[0] == "QRS" and "T" in result.stages

@@ -75,8 +75,13 @@ def _torch():
 # ------------------------------------------------------------------------------ population
 
 
+POPULATION_VERSION = 2
+"""Bumped whenever the coarse forward model changes, so cached populations are not reused."""
+
+
 def _cache_key(model, space: SearchSpace, n: int, seed: int) -> str:
     h = hashlib.sha256()
+    h.update(f"v{POPULATION_VERSION}".encode())
     pts = model.twin.heart.points
     h.update(np.asarray([pts.shape[0], *pts.sum(axis=0), *space.low, *space.high, n, seed,
                          model.coarse_edge_mm or 0.0], dtype=np.float64).tobytes())
