@@ -206,6 +206,11 @@ def ecg(
     console.print("wrote " + ", ".join(str(p) for p in paths))
 
 
+class Gain(str, Enum):
+    global_ = "global"
+    lead = "lead"
+
+
 class Method(str, Enum):
     cmaes = "cmaes"
     ml = "ml"
@@ -219,6 +224,9 @@ def calibrate(
     method: Method = typer.Option(Method.cmaes, help="cmaes (global optimiser) or ml (neural network start + CMA-ES)"),
     budget: int = typer.Option(None, help="forward simulations for the QRS stage [1200]"),
     seed: int = typer.Option(0, help="random seed: the same seed gives the same result"),
+    gain: Gain = typer.Option(Gain.global_, help="amplitude scaling: one gain for all leads (relative lead "
+                              "amplitudes count), or one per lead (only shapes count: when the twin's anatomy or "
+                              "electrodes are not the patient's)"),
 ) -> None:
     """Personalise the twin to the patient's ECG: QRS (activation), then T (repolarisation), then P
     (atria, when the record has P waves); writes parameters.json, the fitted ECG and an overlay plot."""
@@ -231,7 +239,7 @@ def calibrate(
         with console.status("lead fields (once per twin)"):
             ensure_lead_fields(twin, twin_dir)
         with console.status(f"calibrating ({method.value})"):
-            result = run(twin, read_ecg(ecg_path), method=method.value, budget=budget, seed=seed)
+            result = run(twin, read_ecg(ecg_path), method=method.value, budget=budget, seed=seed, gain=gain.value)
             paths = list(write_result(result, out).values())
     except CardiotwinError as exc:
         _fail(exc)
