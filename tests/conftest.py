@@ -36,3 +36,15 @@ def phantom_twin(tmp_path_factory):
     ph = phantom(0, 1.0)
     twin, _ = build_twin(ph.labels, folder, opencarp=False)
     return folder, twin, ph
+
+
+@pytest.fixture(scope="session")
+def calibration_model(phantom_twin):
+    """The phantom twin's calibration model with its 2 mm coarse ventricles, built once and shared by
+    the calibration tests (optimiser and ML route)."""
+    from cardiotwin.calibration import CalibrationModel
+
+    _, twin, _ = phantom_twin
+    cm = CalibrationModel(twin, coarse_edge_mm=2.0)
+    cm.coarse
+    return cm

@@ -193,13 +193,8 @@ def test_flat_lead_is_skipped_and_af_has_no_p(shared_data):
 
 
 @pytest.fixture(scope="module")
-def model(phantom_twin):
-    from cardiotwin.calibration import CalibrationModel
-
-    _, twin, _ = phantom_twin
-    cm = CalibrationModel(twin, coarse_edge_mm=2.0)
-    cm.coarse
-    return cm
+def model(calibration_model):
+    return calibration_model
 
 
 def test_coarse_model_transfers_activation(model):

@@ -30,13 +30,8 @@ def test_missing_torch_is_a_specific_error(monkeypatch):
 
 
 @pytest.fixture(scope="module")
-def model(phantom_twin):
-    from cardiotwin.calibration import CalibrationModel
-
-    _, twin, _ = phantom_twin
-    cm = CalibrationModel(twin, coarse_edge_mm=2.0)
-    cm.coarse
-    return cm
+def model(calibration_model):
+    return calibration_model
 
 
 @needs_torch
