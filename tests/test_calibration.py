@@ -260,6 +260,26 @@ def test_overrun_root_is_not_effective(model):
     assert not err["root_effective"]["lv_anterior_paraseptal"]
     assert err["root_effective"]["lv_septal_central"] and err["root_influence"]["lv_septal_central"] > 0.05
     assert err["at_mae_ms"] == 0.0 and err["max_effective_root_distance_mm"] == 0.0
+    assert err["max_matched_root_distance_mm"] == 0.0 and "lv_anterior_paraseptal" not in err["root_distance_matched_mm"]
+
+
+def test_swapped_roots_match_by_site_not_by_name(model):
+    """Two roots exchanging sites and delays give the same activation: paired by name they are far
+    apart, matched to the nearest effective estimated root they are recovered exactly."""
+    from dataclasses import replace as dc_replace
+
+    from cardiotwin.calibration import recovery_errors
+
+    base = SearchSpace.for_stage("QRS").base
+    roots = {r.name: r for r in base.roots}
+    ant, post = roots["lv_anterior_paraseptal"], roots["lv_posterior_paraseptal"]
+    moved = {ant.name: dc_replace(ant, apicobasal=post.apicobasal, rotational=post.rotational, delay_ms=post.delay_ms),
+             post.name: dc_replace(post, apicobasal=ant.apicobasal, rotational=ant.rotational, delay_ms=ant.delay_ms)}
+    swapped = base.with_values(roots=tuple(moved.get(r.name, r) for r in base.roots))
+    err = recovery_errors(model, base, swapped)
+    assert err["at_mae_ms"] < 1e-6  # the same activation up to round-off
+    assert min(err["root_distance_mm"][ant.name], err["root_distance_mm"][post.name]) > 20.0
+    assert err["max_matched_root_distance_mm"] == 0.0
 
 
 def test_full_chain_writes_result(recovery, tmp_path):
@@ -284,11 +304,21 @@ def test_full_chain_writes_result(recovery, tmp_path):
 
 
 def test_atrial_fibrillation_calibrates_qrs_and_t_only(model, shared_data):
+    """AF: no P stage; with the heart's rotation fitted too, the rotated lead fields carry through the
+    T stage and the fitted ECG (its QRS fit is the one the rotation search reached)."""
     beat = preprocess(read_ecg(shared_data / "ecg_chapman_JS00001" / "JS00001.hea"))
-    result = calibrate(model.twin, beat, budget=24, seed=0, model=model, mapping_rounds=0, t_budget=16)
+    result = calibrate(model.twin, beat, budget=24, seed=0, model=model, mapping_rounds=0, t_budget=16,
+                       pose=True, pose_budget=16)
     assert result.stages == ("QRS", "T") and "P" not in result.fits
     assert any("no P wave" in n for n in result.notes) and any("irregular" in n for n in result.notes)
     assert result.fitted.fs == 500.0
+    rotation = [h for h in result.history if h["stage"] == "QRS heart rotation" and "loss_after" in h]
+    assert len(rotation) == 1 and rotation[0]["loss_after"] <= rotation[0]["loss_before"]
+    if result.rotation_deg is not None:  # the pass found a better orientation
+        assert result.summary()["heart_rotation_deg"] == result.rotation_deg.tolist()
+        assert abs(float(result.fits["QRS"].loss[0]) - rotation[0]["loss_after"]) < 0.05
+    with pytest.raises(InvalidParameterError, match="pose_budget"):
+        calibrate(model.twin, beat, budget=24, model=model, pose=True, pose_budget=4)
 
 
 @pytest.mark.slow

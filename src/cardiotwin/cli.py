@@ -227,6 +227,8 @@ def calibrate(
     gain: Gain = typer.Option(Gain.global_, help="amplitude scaling: one gain for all leads (relative lead "
                               "amplitudes count), or one per lead (only shapes count: when the twin's anatomy or "
                               "electrodes are not the patient's)"),
+    pose: bool = typer.Option(False, "--pose/--no-pose", help="also fit the heart's rotation in the torso (when the "
+                              "twin's anatomy or torso is not the patient's)"),
 ) -> None:
     """Personalise the twin to the patient's ECG: QRS (activation), then T (repolarisation), then P
     (atria, when the record has P waves); writes parameters.json, the fitted ECG and an overlay plot."""
@@ -239,7 +241,8 @@ def calibrate(
         with console.status("lead fields (once per twin)"):
             ensure_lead_fields(twin, twin_dir)
         with console.status(f"calibrating ({method.value})"):
-            result = run(twin, read_ecg(ecg_path), method=method.value, budget=budget, seed=seed, gain=gain.value)
+            result = run(twin, read_ecg(ecg_path), method=method.value, budget=budget, seed=seed, gain=gain.value,
+                         pose=pose)
             paths = list(write_result(result, out).values())
     except CardiotwinError as exc:
         _fail(exc)

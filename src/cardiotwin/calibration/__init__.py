@@ -5,6 +5,7 @@
 * :mod:`.space` -- what each stage fits and the boxes searched (root nodes in UVC, velocities, APD
   gradients, atrial parameters);
 * :mod:`.coarse` -- a 2 mm ventricle-only model whose parameters transfer to the 1 mm twin;
+* :mod:`.pose` -- the heart's rotation in the torso as extra parameters (lead fields resampled);
 * :mod:`.optimise` -- staged CMA-ES (QRS, then T with activation fixed, then P), multi-fidelity
   with output space mapping; :func:`calibrate` and :func:`write_result`;
 * :mod:`.emulator` -- amortised inference with a neural network (PyTorch, optional) trained on a

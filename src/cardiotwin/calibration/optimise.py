@@ -41,6 +41,12 @@ narrower CMA-ES restart re-optimises the corrected coarse model; ``mapping_round
 then the best fine candidate wins. ``coarse_edge_mm=None`` runs the whole QRS stage on the 1 mm
 model instead.
 
+**Heart orientation** (``pose=True``). When the twin's anatomy or torso is not the patient's, the
+heart's rotation in the torso (:mod:`.pose`) joins the QRS stage: with the activation held, CMA-ES
+fits the rotation vector (first from the best point of a +/- 20 deg design) at the first space
+mapping, before the roots adapt to it, and once more, narrowly, for the final activation. A
+rotation costs one lead-field resampling (~0.2 s), no eikonal solve.
+
 The ML route (``method="ml"``) starts the same QRS optimisation from an amortised-inference
 network's estimate with a small step size and a fraction of the budget (:mod:`.emulator`).
 """
@@ -94,6 +100,7 @@ class CalibrationModel:
         self.vent_nodes = self.model.ventricles.nodes
         self.coarse_edge_mm = coarse_edge_mm
         self._coarse = None
+        self._rotation = None
         lf = twin.lead_fields
         upper = [n.upper() for n in lf.names]
         idx = [upper.index(e) for e in ELECTRODES]
@@ -112,11 +119,21 @@ class CalibrationModel:
         return self._coarse
 
     @property
+    def rotation(self):
+        """The heart's lead-field weights under rotation in its torso (:mod:`.pose`), built on first use."""
+        if self._rotation is None:
+            from cardiotwin.calibration.pose import HeartRotation
+
+            self._rotation = HeartRotation.from_twin(self.twin)
+        return self._rotation
+
+    @property
     def n_points(self) -> int:
         return self.twin.heart.n_points
 
-    def weights(self, leads: tuple[str, ...]) -> np.ndarray:
-        return self._w12[[TWELVE_LEADS.index(l) for l in leads]]
+    def weights(self, leads: tuple[str, ...], w12: np.ndarray | None = None) -> np.ndarray:
+        """Lead-field weights (L, n) of ``leads``, from the twin's own 12-lead weights or ``w12``."""
+        return (self._w12 if w12 is None else w12)[[TWELVE_LEADS.index(l) for l in leads]]
 
     def atrial(self, params: list[EpParameters]) -> tuple[np.ndarray | None, np.ndarray]:
         """Atrial activation (b, atrial nodes) or None, and the ventricular onset (b,) in ms."""
@@ -153,11 +170,12 @@ class CalibrationModel:
         return at
 
     def segments(self, at: np.ndarray, apd: np.ndarray, leads: tuple[str, ...], fs: float,
-                 span_ms: tuple[float, float]) -> np.ndarray:
-        """ECG segments (b, L, n) over ``span_ms`` relative to the ventricular onset; ``apd`` (n,) or (b, n)."""
+                 span_ms: tuple[float, float], w12: np.ndarray | None = None) -> np.ndarray:
+        """ECG segments (b, L, n) over ``span_ms`` relative to the ventricular onset; ``apd`` (n,) or
+        (b, n); ``w12``: 12-lead weights of a rotated heart (:mod:`.pose`) instead of the twin's."""
         rt = np.where(np.isfinite(at), at + apd, np.inf)
         n = int(round((span_ms[1] - span_ms[0]) * fs / 1000.0))
-        return ecg_fast_batch(self.weights(leads), at, rt, self.shape, fs, n * 1000.0 / fs, t0_ms=span_ms[0])
+        return ecg_fast_batch(self.weights(leads, w12), at, rt, self.shape, fs, n * 1000.0 / fs, t0_ms=span_ms[0])
 
     def apd(self, params: EpParameters) -> np.ndarray:
         return apd_field(self.twin.heart, params)
@@ -242,6 +260,7 @@ class CalibrationResult:
     notes: list[str] = field(default_factory=list)
     excluded_leads: dict[str, str] = field(default_factory=dict)
     activation: np.ndarray | None = None  # fine activation times (n,) ms, 0 = ventricular onset
+    rotation_deg: np.ndarray | None = None  # fitted heart rotation vector in the torso (deg), if any
 
     def correlations(self, window: str = "QRS") -> dict[str, float]:
         return self.fits[window].per_lead(0)
@@ -258,7 +277,9 @@ class CalibrationResult:
             "loss": {w: float(f.loss[0]) for w, f in self.fits.items()},
             "nrmse": {w: float(f.nrmse[0]) for w, f in self.fits.items()},
             "gain": {w: f.gain[0].tolist() for w, f in self.fits.items()},
-            "lag_ms": self.lag_ms, "timings_s": self.timings, "n_simulations": self.n_simulations,
+            "lag_ms": self.lag_ms,
+            "heart_rotation_deg": None if self.rotation_deg is None else self.rotation_deg.tolist(),
+            "timings_s": self.timings, "n_simulations": self.n_simulations,
             "notes": self.notes, "excluded_leads": self.excluded_leads, "leads": list(self.measured.leads),
         }
 
@@ -276,6 +297,8 @@ class _QrsProblem:
         self.atrial, self.v_start = cm.atrial([base])
         self.apd = cm.apd(base)
         self.correction: np.ndarray | None = None  # space-mapping field (fine - coarse), ventricular nodes
+        self.rotation_deg: np.ndarray | None = None  # heart rotation in the torso (:mod:`.pose`), when fitted
+        self.w12: np.ndarray | None = None  # its 12-lead weights
 
     def times(self, xs: np.ndarray, fidelity: str) -> np.ndarray:
         params = [self.space.to_params(x, self.base) for x in xs]
@@ -290,12 +313,51 @@ class _QrsProblem:
         b = len(vent)
         at = self.cm.assemble(None if self.atrial is None else np.repeat(self.atrial, b, 0),
                               np.repeat(self.v_start, b), vent)
-        seg = self.cm.segments(at, self.apd, self.target.leads, self.target.fs, self.mis.span_ms)
+        seg = self.cm.segments(at, self.apd, self.target.leads, self.target.fs, self.mis.span_ms, self.w12)
         self.counts["ecg"] += b
         return self.mis(seg)
 
     def loss(self, fidelity: str) -> Callable[[np.ndarray], np.ndarray]:
         return lambda xs: self.fit(self.times(xs, fidelity)).loss
+
+
+def _pose_search(prob: _QrsProblem, vent: np.ndarray, budget: int, sigma0: float, seed: int, history: list,
+                 clock: float, explore: bool = False) -> None:
+    """Fit the heart's rotation in the torso (:mod:`.pose`) to the QRS with the ventricular
+    activation ``vent`` held, by CMA-ES over the rotation vector (with ``explore``, from the best
+    point of a coarse design around the current rotation); ``prob`` keeps the better of its current
+    rotation and the one found (so a pass never makes the fit worse)."""
+    from cardiotwin.calibration.pose import MAX_ROTATION_DEG
+
+    rot = prob.cm.rotation
+    current = np.zeros(3) if prob.rotation_deg is None else prob.rotation_deg
+    at = prob.cm.assemble(prob.atrial, prob.v_start, vent[None])
+
+    def loss(xs):
+        out = []
+        for x in np.atleast_2d(xs):
+            w12 = rot.weights12((2.0 * x - 1.0) * MAX_ROTATION_DEG)
+            out.append(prob.mis(prob.cm.segments(at, prob.apd, prob.target.leads, prob.target.fs,
+                                                 prob.mis.span_ms, w12)).loss[0])
+        prob.counts["ecg"] += len(out)
+        return np.array(out)
+
+    x0 = current / (2.0 * MAX_ROTATION_DEG) + 0.5
+    f0 = float(loss(x0[None])[0])
+    start, n_design = x0, 0
+    if explore:  # a 3 x 3 x 3 design of +/- 20 deg about the current rotation, then CMA-ES from its best
+        steps = np.array([-20.0, 0.0, 20.0]) / (2.0 * MAX_ROTATION_DEG)
+        design = np.clip(x0 + np.stack(np.meshgrid(steps, steps, steps, indexing="ij"), -1).reshape(-1, 3), 0.0, 1.0)
+        f = loss(design)
+        start, n_design = design[int(np.argmin(f))], len(design)
+    run = cmaes(loss, start, sigma0, max(budget - n_design, 16), seed + 17, label="QRS heart rotation", clock=clock)
+    history += run.history
+    if run.loss < f0:
+        prob.rotation_deg = (2.0 * run.x - 1.0) * MAX_ROTATION_DEG
+        prob.w12 = rot.weights12(prob.rotation_deg)
+    history.append({"stage": "QRS heart rotation", "loss_before": f0, "loss_after": min(f0, run.loss),
+                    "rotation_deg": (current if prob.rotation_deg is None else prob.rotation_deg).tolist(),
+                    "time_s": time.perf_counter() - clock})
 
 
 def _multistart(loss, x_default, budget, seed, starts, history, clock) -> OptimiserRun:
@@ -330,7 +392,7 @@ def _multistart(loss, x_default, budget, seed, starts, history, clock) -> Optimi
 
 
 def _qrs_stage(cm, target, base, mismatch, budget, seed, counts, history, *, x0=None, sigma0=0.3,
-               fine_budget=0, mapping_rounds=2, starts=1, clock=None):
+               fine_budget=0, mapping_rounds=2, starts=1, pose_budget=0, clock=None):
     clock = time.perf_counter() if clock is None else clock
     space = SearchSpace.for_stage("QRS", base)
     base = space.base
@@ -341,6 +403,9 @@ def _qrs_stage(cm, target, base, mismatch, budget, seed, counts, history, *, x0=
         run = cmaes(prob.loss("fine"), x_start, sigma0, budget, seed, label="QRS fine", clock=clock)
         history += run.history
         best_x, best_f = run.x, run.loss
+        if pose_budget:
+            _pose_search(prob, prob.times(best_x[None], "fine")[0], pose_budget, 0.1, seed, history, clock, True)
+            best_f = float(prob.fit(prob.times(best_x[None], "fine")).loss[0])
     else:
         first = budget if mapping_rounds == 0 else int(round(budget * 0.6))
         if x0 is None and starts > 1:  # a global design first, then CMA-ES from its best distinct points
@@ -353,6 +418,8 @@ def _qrs_stage(cm, target, base, mismatch, budget, seed, counts, history, *, x0=
         for r in range(mapping_rounds):
             # output space mapping: correction field at the current best point
             fine = prob.times(run.x[None], "fine")[0]
+            if pose_budget:  # the heart's rotation for the current activation, before the roots adapt to it
+                _pose_search(prob, fine, pose_budget, 0.1, seed + r, history, clock, explore=r == 0)
             coarse_t = prob.cm.ventricular([space.to_params(run.x, base)], "coarse")[0]
             counts["coarse"] += 1
             prob.correction = fine - coarse_t
@@ -377,10 +444,12 @@ def _qrs_stage(cm, target, base, mismatch, budget, seed, counts, history, *, x0=
     params = space.to_params(best_x, base)
     vent = cm.ventricular([params], "fine")
     counts["fine"] += 1
+    if pose_budget:  # a last, narrow rotation pass for the final activation
+        _pose_search(prob, vent[0], max(pose_budget // 2, 16), 0.08, seed + 3, history, clock)
     return params, vent[0], prob
 
 
-def _t_stage(cm, target, params, vent, lag_ms, budget, seed, counts, history, gain, clock):
+def _t_stage(cm, target, params, vent, lag_ms, budget, seed, counts, history, gain, clock, w12=None):
     space = SearchSpace.for_stage("T", params)
     mis = Mismatch(target, "T", gain=gain, max_lag_ms=max(abs(lag_ms), 0.0) + 1.0)
     atrial, v_start = cm.atrial([params])
@@ -390,7 +459,7 @@ def _t_stage(cm, target, params, vent, lag_ms, budget, seed, counts, history, ga
         ps = [space.to_params(x, params) for x in xs]
         apd = np.stack([cm.apd(p) for p in ps])
         counts["ecg"] += len(ps)
-        seg = cm.segments(np.repeat(at, len(ps), 0), apd, target.leads, target.fs, mis.span_ms)
+        seg = cm.segments(np.repeat(at, len(ps), 0), apd, target.leads, target.fs, mis.span_ms, w12)
         return mis(seg, lag_ms=lag_ms).loss
 
     run = cmaes(loss, space.to_unit(params), 0.3, budget, seed + 11, label="T", clock=clock)
@@ -398,7 +467,7 @@ def _t_stage(cm, target, params, vent, lag_ms, budget, seed, counts, history, ga
     return space.to_params(run.x, params)
 
 
-def _p_stage(cm, target, params, vent, lag_ms, budget, seed, counts, history, gain, clock):
+def _p_stage(cm, target, params, vent, lag_ms, budget, seed, counts, history, gain, clock, w12=None):
     space = SearchSpace.for_stage("P", params)
     mis = Mismatch(target, "P", gain=gain, max_lag_ms=abs(lag_ms) + 1.0)
     apd = cm.apd(params)
@@ -409,20 +478,21 @@ def _p_stage(cm, target, params, vent, lag_ms, budget, seed, counts, history, ga
         counts["atrial"] += len(ps)
         counts["ecg"] += len(ps)
         at = cm.assemble(atrial, v_start, np.repeat(vent[None], len(ps), 0))
-        return mis(cm.segments(at, apd, target.leads, target.fs, mis.span_ms), lag_ms=lag_ms).loss
+        return mis(cm.segments(at, apd, target.leads, target.fs, mis.span_ms, w12), lag_ms=lag_ms).loss
 
     run = cmaes(loss, space.to_unit(params), 0.3, budget, seed + 13, label="P", clock=clock)
     history += run.history
     return space.to_params(run.x, params)
 
 
-def _fitted_ecg(cm: CalibrationModel, target: Target, params: EpParameters, vent: np.ndarray, lag_ms: float) -> tuple[Ecg, np.ndarray]:
+def _fitted_ecg(cm: CalibrationModel, target: Target, params: EpParameters, vent: np.ndarray, lag_ms: float,
+                w12: np.ndarray | None = None) -> tuple[Ecg, np.ndarray]:
     """The simulated 12-lead beat on the measured beat's time axis (same fs and length)."""
     atrial, v_start = cm.atrial([params])
     at = cm.assemble(atrial, v_start, vent[None])
     n = target.signals.shape[1]
     t0 = lag_ms - target.qrs_on_ms  # measured time t <-> simulated t - qrs_on + lag (onset = 0)
-    seg = cm.segments(at, cm.apd(params), TWELVE_LEADS, target.fs, (t0, t0 + n * 1000.0 / target.fs))
+    seg = cm.segments(at, cm.apd(params), TWELVE_LEADS, target.fs, (t0, t0 + n * 1000.0 / target.fs), w12)
     return Ecg(seg[0], target.fs, TWELVE_LEADS), at[0]
 
 
@@ -461,6 +531,8 @@ def calibrate(
     t_budget: int = 300,
     p_budget: int = 120,
     gain: str = "global",
+    pose: bool = False,
+    pose_budget: int = 120,
     max_lag_ms: float = 10.0,
     min_leads: int = MIN_LEADS,
     emulator=None,
@@ -472,7 +544,9 @@ def calibrate(
     stage (default 1200; the ML route uses a quarter by default). ``starts``: local CMA-ES searches
     started from a global Sobol design (1: one search from the default parameters). ``fine_budget``: optional 1 mm
     CMA-ES polish after the coarse stage. ``t_budget``/``p_budget``: evaluations of the T and P
-    stages. ``model``: a prebuilt :class:`CalibrationModel` of this twin (reuse across calls).
+    stages. ``pose``: also fit the heart's rotation in the torso (:mod:`.pose`; for a twin whose
+    anatomy or torso is not the patient's), ``pose_budget`` ECG evaluations per rotation pass
+    (the rotation needs no eikonal solve). ``model``: a prebuilt :class:`CalibrationModel` of this twin (reuse across calls).
     ``emulator``: a trained :class:`~cardiotwin.calibration.emulator.Emulator` for
     ``method="ml"`` (trained on the fly, and cached nowhere, when None).
 
@@ -528,69 +602,105 @@ def calibrate(
         budget = budget or DEFAULT_BUDGET // 4
     budget = budget or DEFAULT_BUDGET
 
+    if pose and pose_budget < 16:
+        raise InvalidParameterError(f"pose_budget must be at least 16 ECG evaluations, got {pose_budget}")
+    rotation = None
+    if pose:
+        t = time.perf_counter()
+        model.rotation  # build now, so its cost is timed on its own
+        timings["rotation_build"] = time.perf_counter() - t
     if "QRS" in run_stages:
         t = time.perf_counter()
         params, vent, prob = _qrs_stage(model, target, params, mis, budget, seed, counts, history, x0=x0,
                                         sigma0=sigma0, fine_budget=fine_budget, mapping_rounds=mapping_rounds,
-                                        starts=starts, clock=clock)
+                                        starts=starts, pose_budget=pose_budget if pose else 0, clock=clock)
+        rotation = prob.rotation_deg
         timings["QRS"] = time.perf_counter() - t
     else:
         vent = model.ventricular([params], "fine")[0]
         counts["fine"] += 1
+    w12 = None if rotation is None else model.rotation.weights12(rotation)
     # the QRS lag of the final parameters (kept for the other windows)
-    qrs_fit = _QrsProblem(model, target, SearchSpace.for_stage("QRS", params), params, mis, counts).fit(vent[None])
-    lag = float(qrs_fit.lag_ms[0])
+    final = _QrsProblem(model, target, SearchSpace.for_stage("QRS", params), params, mis, counts)
+    final.w12 = w12
+    lag = float(final.fit(vent[None]).lag_ms[0])
     if "T" in run_stages:
         t = time.perf_counter()
-        params = _t_stage(model, target, params, vent, lag, t_budget, seed, counts, history, gain, clock)
+        params = _t_stage(model, target, params, vent, lag, t_budget, seed, counts, history, gain, clock, w12)
         timings["T"] = time.perf_counter() - t
     if "P" in run_stages:
         t = time.perf_counter()
-        params = _p_stage(model, target, params, vent, lag, p_budget, seed, counts, history, gain, clock)
+        params = _p_stage(model, target, params, vent, lag, p_budget, seed, counts, history, gain, clock, w12)
         timings["P"] = time.perf_counter() - t
-    fitted, at = _fitted_ecg(model, target, params, vent, lag)
+    fitted, at = _fitted_ecg(model, target, params, vent, lag, w12)
     windows = [w for w in ("QRS", "T", "P") if w != "P" or target.has_p]
     fits = _final_fits(target, fitted, windows, gain, lag)
     timings["total"] = time.perf_counter() - clock
+    if rotation is not None:
+        notes.append(f"heart rotated in the torso by the rotation vector {np.round(rotation, 1).tolist()} deg "
+                     "(about the heart's centre, twin frame)")
     return CalibrationResult(params, target.beat_ecg(), fitted, fits, lag, history, timings, counts,
-                             tuple(run_stages), method, seed, notes, target.excluded_leads, at)
+                             tuple(run_stages), method, seed, notes, target.excluded_leads, at,
+                             None if rotation is None else np.asarray(rotation, dtype=float))
 
 
 # ------------------------------------------------------------------------------ evaluation
+
+
+def _influence(model: CalibrationModel, params: EpParameters, at: np.ndarray, without: np.ndarray,
+               influence_ms: float) -> dict[str, float]:
+    """Each root's share of ventricular nodes whose activation changes by > ``influence_ms`` without it."""
+    return {r.name: float(np.mean(np.abs(w - at) > influence_ms)) for r, w in zip(params.roots, without)}
+
+
+def _without_each_root(params: EpParameters) -> list[EpParameters]:
+    if len(params.roots) < 2:
+        return []
+    return [params.with_values(roots=tuple(r for j, r in enumerate(params.roots) if j != k))
+            for k in range(len(params.roots))]
 
 
 def recovery_errors(model: CalibrationModel, truth: EpParameters, estimate: EpParameters,
                     truth_at: np.ndarray | None = None, estimate_at: np.ndarray | None = None,
                     influence_ms: float = 1.0, influence_fraction: float = 0.05) -> dict:
     """How well a calibration recovered known parameters on the fine model: ventricular activation
-    MAE (ms, both maps referred to their own onset), root-node distances (mm, by name), and whether
-    each true root is *effective*: removing it from the truth delays the activation by more than
-    ``influence_ms`` at more than ``influence_fraction`` of the ventricular nodes. A root that is
-    overrun by the others' fronts (or excites only a few nodes before they arrive) leaves no trace
-    in the activation, hence none in the ECG, and its site cannot be recovered from it; the
-    identifiability of root nodes from the 12-lead ECG is limited in just this way (Camps et al.
-    2021, Med Image Anal 71:102047). ``root_influence`` gives each root's fraction of nodes."""
-    variants = [truth.with_values(roots=tuple(r for j, r in enumerate(truth.roots) if j != k))
-                for k in range(len(truth.roots))] if len(truth.roots) > 1 else []
+    MAE (ms, both maps referred to their own onset), root-node distances (mm), and whether each
+    root is *effective*: removing it delays the activation by more than ``influence_ms`` at more
+    than ``influence_fraction`` of the ventricular nodes. A root that is overrun by the others'
+    fronts leaves no trace in the activation, hence none in the ECG, and its site cannot be
+    recovered from it; the identifiability of root nodes from the 12-lead ECG is limited in just
+    this way (Camps et al. 2021, Med Image Anal 71:102047), and distinct activation maps can even
+    give the same ECG (Grandits et al. 2024, arXiv:2411.00165).
+
+    Root distances are given two ways: ``root_distance_mm`` pairs roots by name (the search box
+    each root lives in); ``root_distance_matched_mm`` gives, for each effective true root, the
+    distance to the nearest *effective* estimated root of any name (a Purkinje-muscle junction has
+    no name, and neighbouring boxes overlap, so a site may be recovered by another box's root).
+    ``root_influence`` / ``estimate_root_influence`` give each root's share of nodes."""
     known = truth_at is not None and estimate_at is not None
-    todo = ([] if known else [truth, estimate]) + variants
-    ats = model.ventricular(todo, "fine") if todo else np.zeros((0, 0))
+    todo = ([] if known else [truth, estimate]) + _without_each_root(truth) + _without_each_root(estimate)
+    ats = model.ventricular(todo, "fine")
     t_true = truth_at if known else ats[0]
     t_est = estimate_at if known else ats[1]
-    without = ats[0 if known else 2:]
-    influence = {r.name: float(np.mean(np.abs(w - t_true) > influence_ms)) for r, w in zip(truth.roots, without)}
+    rest = ats[0 if known else 2:]
+    k = len(_without_each_root(truth))
+    influence = _influence(model, truth, t_true, rest[:k], influence_ms)
+    influence_est = _influence(model, estimate, t_est, rest[k:], influence_ms)
     p_t, p_e = model.root_positions(truth), model.root_positions(estimate)
     names_e = [r.name for r in estimate.roots]
-    dist = {}
-    for k, r in enumerate(truth.roots):
-        if r.name in names_e:
-            dist[r.name] = float(np.linalg.norm(p_t[k] - p_e[names_e.index(r.name)]))
+    dist = {r.name: float(np.linalg.norm(p_t[i] - p_e[names_e.index(r.name)]))
+            for i, r in enumerate(truth.roots) if r.name in names_e}
     eff = {r.name: influence.get(r.name, 1.0) > influence_fraction for r in truth.roots}
+    eff_est = np.array([influence_est.get(n, 1.0) > influence_fraction for n in names_e])
+    matched = {r.name: float(np.linalg.norm(p_e[eff_est] - p_t[i], axis=1).min())
+               for i, r in enumerate(truth.roots) if eff[r.name] and eff_est.any()}
     eff_d = [d for n, d in dist.items() if eff[n]]
     return {"at_mae_ms": float(np.mean(np.abs(t_true - t_est))),
             "at_total_true_ms": float(t_true.max()), "at_total_est_ms": float(t_est.max()),
             "root_distance_mm": dist, "root_influence": influence, "root_effective": eff,
-            "max_effective_root_distance_mm": float(max(eff_d)) if eff_d else float("nan")}
+            "estimate_root_influence": influence_est, "root_distance_matched_mm": matched,
+            "max_effective_root_distance_mm": float(max(eff_d)) if eff_d else float("nan"),
+            "max_matched_root_distance_mm": float(max(matched.values())) if matched else float("nan")}
 
 
 # ------------------------------------------------------------------------------ files

@@ -31,17 +31,20 @@ __all__ = ["simulated_record", "add_noise", "synthetic_beat"]
 
 
 def simulated_record(model, params: EpParameters, *, rr_ms: float = 900.0, duration_s: float = 10.0,
-                     fs: float = 1000.0, with_peaks: bool = False) -> Ecg | tuple[Ecg, np.ndarray]:
+                     fs: float = 1000.0, with_peaks: bool = False,
+                     rotation_deg=None) -> Ecg | tuple[Ecg, np.ndarray]:
     """A clean ``duration_s`` record of the twin's beat with ``params`` repeated every ``rr_ms``
     (``model``: a :class:`~cardiotwin.calibration.optimise.CalibrationModel`); with ``with_peaks``
-    also the R-peak samples (maximum spatial magnitude of each QRS)."""
+    also the R-peak samples (maximum spatial magnitude of each QRS). ``rotation_deg``: the heart
+    rotated in its torso (:mod:`.pose`) for a patient whose heart lies otherwise than the twin's."""
     if rr_ms < 500.0 or duration_s < 0.5:
         raise InvalidParameterError("rr_ms must be >= 500 ms and duration_s >= 0.5 s")
     atrial, v_start = model.atrial([params])
     vent = model.ventricular([params], "fine")
     at = model.assemble(atrial, v_start, vent)  # 0 = ventricular onset
     t0 = -float(v_start[0]) - 100.0  # 100 ms before the sinus node fires
-    beat = model.segments(at, model.apd(params), TWELVE_LEADS, fs, (t0, t0 + rr_ms))[0]
+    w12 = None if rotation_deg is None else model.rotation.weights12(rotation_deg)
+    beat = model.segments(at, model.apd(params), TWELVE_LEADS, fs, (t0, t0 + rr_ms), w12)[0]
     n = int(round(duration_s * fs))
     reps = int(np.ceil(n / beat.shape[1]))
     ecg = Ecg(np.tile(beat, reps)[:, :n], fs, TWELVE_LEADS)
@@ -87,10 +90,11 @@ def _beat_from_peaks(ecg: Ecg, r_peaks: np.ndarray) -> Beat:
 
 
 def synthetic_beat(model, params: EpParameters, rng: np.random.Generator, *, rr_ms: float = 900.0,
-                   duration_s: float = 10.0, fs: float = 1000.0, **noise) -> tuple[Beat, str]:
+                   duration_s: float = 10.0, fs: float = 1000.0, rotation_deg=None, **noise) -> tuple[Beat, str]:
     """The preprocessed median beat of a noisy synthetic record, and the route: ``"preprocess"``
     (the clinical chain, R peaks detected) or ``"known_r_peaks"`` (detector failed, see above)."""
-    ecg, peaks = simulated_record(model, params, rr_ms=rr_ms, duration_s=duration_s, fs=fs, with_peaks=True)
+    ecg, peaks = simulated_record(model, params, rr_ms=rr_ms, duration_s=duration_s, fs=fs, with_peaks=True,
+                                  rotation_deg=rotation_deg)
     noisy = add_noise(ecg, rng, **noise)
     try:
         beat = preprocess(noisy)
