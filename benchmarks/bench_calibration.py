@@ -7,18 +7,20 @@
    default budget): median per-lead QRS correlation (target >= 0.95), activation-time MAE against
    the hidden truth (target < 5 ms), root-node distances (target <= 10 mm; roots that excite under
    5 % of the nodes first, being overrun by the others, leave no trace in the ECG and are flagged,
-   see ``recovery_errors``), wall time and forward simulations;
+   see ``recovery_errors``; distances by root name and matched by site to the nearest effective
+   estimated root), wall time and forward simulations;
 3. **optimiser vs ML**: the same targets calibrated from the amortised-inference network's estimate
    (``method="ml"``, a quarter of the budget), with the network's one-off cost (population +
    training) reported separately; both routes end with the same 1 mm CMA-ES polish (``--fine-budget``);
 4. **real ECGs** (``../shared/data``; the anatomy is the phantom's, not the patient's): beats and
    fiducials found, and the median per-lead QRS correlation after calibration (target >= 0.85), with
-   per-lead gains by default (``--real-gain``: the phantom's electrodes are not the patient's).
+   per-lead gains by default (``--real-gain``: the phantom's electrodes are not the patient's) and
+   the heart's rotation in the torso fitted too (``--real-pose``, default; ``--no-real-pose`` without).
 
 Prints one line per figure and writes benchmarks/results/calibration.json (after each section).
 
     python benchmarks/bench_calibration.py [--twin DIR] [--seeds 1 2 3] [--fine-budget 400] [--real-budget 600]
-                                           [--skip-real] [--skip-ml]
+                                           [--real-gain lead] [--[no-]real-pose] [--skip-real] [--skip-ml]
 
 ``--twin``: a twin folder (e.g. made by ``cardiotwin demo --out DIR``: DIR/twin); default: build the
 seed-0 phantom twin into benchmarks/.cache/twin (about 2 min, reused afterwards).
@@ -155,7 +157,7 @@ def real(cm: CalibrationModel, budget: int, gain: str, pose: bool) -> list[dict]
         row = {"record": name, "beats_used": beat.n_used, "fiducials": beat.fiducials.as_dict(),
                "has_p": beat.fiducials.has_p, "stages": list(res.stages),
                "median_qrs_corr": res.median_correlation("QRS"), "per_lead_qrs_corr": res.correlations("QRS"),
-               "median_t_corr": res.median_correlation("T"),
+               "qrs_loss": float(res.fits["QRS"].loss[0]), "median_t_corr": res.median_correlation("T"),
                "median_p_corr": res.median_correlation("P") if "P" in res.fits else None,
                "heart_rotation_deg": None if res.rotation_deg is None else res.rotation_deg.round(1).tolist(),
                "time_s": res.timings["total"], "n_simulations": res.n_simulations}

@@ -58,6 +58,17 @@ def test_mismatch_alignment_gain_and_correlation(target):
     seg = _segment(target, mis) * np.linspace(0.5, 2.0, 12)[None, :, None]
     assert Mismatch(target, "QRS", gain="lead")(seg).nrmse[0] < 1e-6
     assert mis(seg).nrmse[0] > 0.1
+    # per-lead gains normalise the RMSE lead by lead: an inverted lead (gain 0, residual = the lead)
+    # costs sqrt(1/12) whether it is the smallest or the largest lead; with one gain it does not
+    energy = (target.signals**2).sum(axis=1)
+    lead_mis = Mismatch(target, "QRS", gain="lead")
+    costs = []
+    for k in (int(np.argmin(energy)), int(np.argmax(energy))):
+        seg = _segment(target, lead_mis)
+        seg[0, k] *= -1
+        costs.append((lead_mis(seg, lag_ms=0.0).nrmse[0], mis(seg, lag_ms=0.0).nrmse[0]))
+    assert costs[0][0] == pytest.approx(np.sqrt(1 / 12), rel=1e-3) and costs[1][0] == pytest.approx(np.sqrt(1 / 12), rel=1e-3)
+    assert costs[1][1] > 2 * costs[0][1]
     # an inverted lead: correlation -1; a flat simulated lead: correlation 0 (no NaN)
     seg = _segment(target, mis)
     seg[0, 3] *= -1

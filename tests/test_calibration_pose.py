@@ -60,8 +60,9 @@ def rotation(calibration_model):
 
 def test_rotated_weights_match_exactly_sampled_lead_fields(calibration_model, rotation):
     """The grid route against the torso's own P1 lead fields located at the rotated nodes: the QRS of
-    the default beat differs by < 5 % (relative RMS over 12 leads; the grid's 2 mm trilinear sampling
-    of a P1 field is the only difference), while the rotation itself changes it by far more."""
+    the default beat differs by < 6 % (relative RMS over 12 leads; the grid's 2 mm trilinear sampling
+    of a P1 field is the only difference; measured 4.1 % here, 2.7-2.8 % for two other rotations),
+    while the rotation itself changes it by ~100 %."""
     from cardiotwin.ecg.leadfield import locate_in_torso, torso_lead_fields
     from cardiotwin.ecg.leads import snap_electrodes
 
@@ -89,7 +90,7 @@ def test_rotated_weights_match_exactly_sampled_lead_fields(calibration_model, ro
     ref, grid, unrotated = qrs(exact), qrs(rotation.weights12(r_deg)), qrs(None)
     rel = np.linalg.norm(grid - ref) / np.linalg.norm(ref)
     change = np.linalg.norm(unrotated - ref) / np.linalg.norm(ref)
-    assert rel < 0.05, rel
+    assert rel < 0.06, rel
     assert change > 4 * rel, (change, rel)
 
 

@@ -22,14 +22,17 @@ conductivities and the electrode positions, none of which the twin knows exactly
 a least-squares gain before the RMSE is taken: ``gain="global"`` (default) uses one non-negative
 gain for all leads, which keeps the relative amplitudes of the leads (the direction of the heart
 vector, the R-wave progression) as information; ``gain="lead"`` gives every lead its own
-non-negative gain (only shapes count, as when the electrode positions are unknown);
+non-negative gain (only shapes count, as when the electrode positions are unknown; the RMSE is then
+normalised lead by lead, so a small limb lead weighs as much as a large precordial one, as in the
+correlation term);
 ``gain="none"`` compares millivolts.
 
 **Mismatch.** Over a window with leads l = 1..L (the leads present in the beat; absent or flat
 leads were excluded by ``preprocess`` and are skipped):
 
     r_l    = Pearson correlation of simulated and measured lead l
-    NRMSE  = sqrt( sum_l |g_l s_l - m_l|^2 / sum_l |m_l|^2 )
+    NRMSE  = sqrt( sum_l |g_l s_l - m_l|^2 / sum_l |m_l|^2 )        (global or no gain)
+    NRMSE  = sqrt( mean_l |g_l s_l - m_l|^2 / |m_l|^2 )              (per-lead gains)
     loss   = w_corr * mean_l (1 - r_l) + w_rmse * NRMSE
 
 Correlation measures morphology lead by lead and is blind to amplitude; the normalised RMSE with
@@ -219,8 +222,11 @@ class Mismatch:
             g = np.maximum(sxm, 0.0) / np.maximum(sxx, 1e-300)
         else:
             g = np.ones_like(sxm)
-        sq = np.maximum(g * g * sxx - 2.0 * g * sxm + mm, 0.0).sum(axis=1)  # (b, K)
-        nrmse = np.sqrt(sq / max(float(self._mm.sum()), 1e-300))
+        resid = np.maximum(g * g * sxx - 2.0 * g * sxm + mm, 0.0)  # (b, L, K)
+        if self.gain == "lead":  # amplitudes are free per lead: each lead's shape counts alike
+            nrmse = np.sqrt((resid / np.maximum(mm, 1e-300)).mean(axis=1))
+        else:
+            nrmse = np.sqrt(resid.sum(axis=1) / max(float(self._mm.sum()), 1e-300))
         loss = self.corr_weight * (1.0 - corr).mean(axis=1) + self.rmse_weight * nrmse  # (b, K)
         if lag_ms is None:
             best = np.argmin(loss, axis=1)
