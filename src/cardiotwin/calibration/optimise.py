@@ -404,8 +404,9 @@ def _qrs_stage(cm, target, base, mismatch, budget, seed, counts, history, *, x0=
         history += run.history
         best_x, best_f = run.x, run.loss
         if pose_budget:
-            _pose_search(prob, prob.times(best_x[None], "fine")[0], pose_budget, 0.1, seed, history, clock, True)
-            best_f = float(prob.fit(prob.times(best_x[None], "fine")).loss[0])
+            fine = prob.times(best_x[None], "fine")
+            _pose_search(prob, fine[0], pose_budget, 0.1, seed, history, clock, True)
+            best_f = float(prob.fit(fine).loss[0])
     else:
         first = budget if mapping_rounds == 0 else int(round(budget * 0.6))
         if x0 is None and starts > 1:  # a global design first, then CMA-ES from its best distinct points
@@ -604,7 +605,7 @@ def calibrate(
 
     if pose and pose_budget < 16:
         raise InvalidParameterError(f"pose_budget must be at least 16 ECG evaluations, got {pose_budget}")
-    rotation = None
+    rotation, w12 = None, None
     if pose:
         t = time.perf_counter()
         model.rotation  # build now, so its cost is timed on its own
@@ -614,12 +615,11 @@ def calibrate(
         params, vent, prob = _qrs_stage(model, target, params, mis, budget, seed, counts, history, x0=x0,
                                         sigma0=sigma0, fine_budget=fine_budget, mapping_rounds=mapping_rounds,
                                         starts=starts, pose_budget=pose_budget if pose else 0, clock=clock)
-        rotation = prob.rotation_deg
+        rotation, w12 = prob.rotation_deg, prob.w12
         timings["QRS"] = time.perf_counter() - t
     else:
         vent = model.ventricular([params], "fine")[0]
         counts["fine"] += 1
-    w12 = None if rotation is None else model.rotation.weights12(rotation)
     # the QRS lag of the final parameters (kept for the other windows)
     final = _QrsProblem(model, target, SearchSpace.for_stage("QRS", params), params, mis, counts)
     final.w12 = w12
@@ -647,8 +647,7 @@ def calibrate(
 # ------------------------------------------------------------------------------ evaluation
 
 
-def _influence(model: CalibrationModel, params: EpParameters, at: np.ndarray, without: np.ndarray,
-               influence_ms: float) -> dict[str, float]:
+def _influence(params: EpParameters, at: np.ndarray, without: np.ndarray, influence_ms: float) -> dict[str, float]:
     """Each root's share of ventricular nodes whose activation changes by > ``influence_ms`` without it."""
     return {r.name: float(np.mean(np.abs(w - at) > influence_ms)) for r, w in zip(params.roots, without)}
 
@@ -678,14 +677,13 @@ def recovery_errors(model: CalibrationModel, truth: EpParameters, estimate: EpPa
     no name, and neighbouring boxes overlap, so a site may be recovered by another box's root).
     ``root_influence`` / ``estimate_root_influence`` give each root's share of nodes."""
     known = truth_at is not None and estimate_at is not None
-    todo = ([] if known else [truth, estimate]) + _without_each_root(truth) + _without_each_root(estimate)
-    ats = model.ventricular(todo, "fine")
+    drop_true, drop_est = _without_each_root(truth), _without_each_root(estimate)
+    ats = model.ventricular(([] if known else [truth, estimate]) + drop_true + drop_est, "fine")
     t_true = truth_at if known else ats[0]
     t_est = estimate_at if known else ats[1]
     rest = ats[0 if known else 2:]
-    k = len(_without_each_root(truth))
-    influence = _influence(model, truth, t_true, rest[:k], influence_ms)
-    influence_est = _influence(model, estimate, t_est, rest[k:], influence_ms)
+    influence = _influence(truth, t_true, rest[:len(drop_true)], influence_ms)
+    influence_est = _influence(estimate, t_est, rest[len(drop_true):], influence_ms)
     p_t, p_e = model.root_positions(truth), model.root_positions(estimate)
     names_e = [r.name for r in estimate.roots]
     dist = {r.name: float(np.linalg.norm(p_t[i] - p_e[names_e.index(r.name)]))
