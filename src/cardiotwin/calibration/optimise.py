@@ -64,7 +64,7 @@ import numpy as np
 from cardiotwin.calibration.objective import MIN_LEADS, Mismatch, Target, WindowFit
 from cardiotwin.calibration.space import SearchSpace
 from cardiotwin.ecg.signal import Beat
-from cardiotwin.ecg.simulate import ELECTRODES, ecg_fast_batch, lead_matrix
+from cardiotwin.ecg.simulate import ecg_fast_batch
 from cardiotwin.electrophysiology.parameters import EpParameters, write_parameters
 from cardiotwin.electrophysiology.repolarisation import apd_field
 from cardiotwin.errors import AnatomyError, InputError, InvalidParameterError
@@ -101,10 +101,7 @@ class CalibrationModel:
         self.coarse_edge_mm = coarse_edge_mm
         self._coarse = None
         self._rotation = None
-        lf = twin.lead_fields
-        upper = [n.upper() for n in lf.names]
-        idx = [upper.index(e) for e in ELECTRODES]
-        self._w12 = lead_matrix(ELECTRODES) @ lf.weights[idx]  # (12, n)
+        self._w12 = twin.lead_fields.weights12  # (12, n)
         if self.model.atria is not None:
             self._atrial_only = np.setdiff1d(self.model.atria.nodes, self.vent_nodes)
         else:

@@ -101,11 +101,9 @@ class HeartRotation:
         element, bary = locate(torso.points, torso.cells, grid, k=16, clamp=True)
         values = np.einsum("qk,eqk->eq", bary, rows[:, torso.cells[element]])
         fields = values.reshape(len(ELECTRODES), *(len(a) for a in axes))
-        idx = [[n.upper() for n in lf.names].index(e) for e in ELECTRODES]
-        weights = lead_matrix(ELECTRODES) @ lf.weights[idx]
         info = {"grid_spacing_mm": spacing_mm, "grid_shape": list(fields.shape[1:]),
                 "build_s": round(time.perf_counter() - start, 2)}
-        return cls(twin.heart, axes, fields, weights, info=info)
+        return cls(twin.heart, axes, fields, lf.weights12, info=info)
 
     def _sample(self, pts: np.ndarray) -> np.ndarray:
         """Trilinear lead fields (9, m) at points (m, 3) (clamped to the grid's box)."""

@@ -58,7 +58,7 @@ from cardiotwin.ecg.conductivity import (
     region_conductivity,
 )
 from cardiotwin.ecg.leads import HEART_TAGS, Electrodes, SkinSurface, closest_skin_points, skin_surface
-from cardiotwin.ecg.simulate import ELECTRODES, ecg_fast, leadfield_weights, twelve_lead
+from cardiotwin.ecg.simulate import ELECTRODES, ecg_fast, lead_matrix, leadfield_weights, twelve_lead
 from cardiotwin.electrophysiology.action_potential import ApShape
 from cardiotwin.errors import (
     AnatomyError,
@@ -367,6 +367,12 @@ class LeadFields:
             )
         idx = [upper.index(e) for e in ELECTRODES]
         return np.ascontiguousarray(self.weights[idx]), ELECTRODES
+
+    @cached_property
+    def weights12(self) -> np.ndarray:
+        """Weights (12, n_heart) of the twelve standard leads (I ... V6) themselves."""
+        w, names = self._ecg_rows
+        return lead_matrix(names) @ w
 
     def potentials(self, at: np.ndarray, rt: np.ndarray, shape: ApShape | None = None, fs: float = 1000.0,
                    duration_ms: float = 600.0, t0_ms: float = 0.0) -> np.ndarray:
