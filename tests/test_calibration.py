@@ -228,28 +228,28 @@ def recovery(model):
     space = SearchSpace.for_stage("QRS")
     truth = space.to_params(space.sample(rng, 1)[0])
     beat, route = synthetic_beat(model, truth, rng)
-    result = calibrate(model.twin, beat, budget=360, seed=1, model=model, mapping_rounds=1, t_budget=120,
+    result = calibrate(model.twin, beat, budget=600, seed=1, model=model, mapping_rounds=1, t_budget=120,
                        p_budget=32)
     return truth, beat, route, result
 
 
 def test_parameter_recovery_small_budget(model, recovery):
-    """Hidden QRS parameters (seed 1), noisy record, 360 coarse evaluations + 1 mapping round. The
-    benchmark (1200 evaluations, several seeds) asks median r >= 0.95, AT MAE < 5 ms, roots within
-    10 mm (seed 1 there: 0.970, 4.4 ms, 9.0 mm); with this budget the bounds are looser: median QRS
-    r >= 0.9, AT MAE < 10 ms (measured 0.941 and 8.3 ms), and the activation must be closer to the truth than the
-    uncalibrated defaults' (printed)."""
+    """Hidden QRS parameters (seed 1), noisy record, 600 coarse evaluations + 1 mapping round. The
+    benchmark (1200 evaluations + a 1 mm polish, three seeds) asks median r >= 0.95, AT MAE < 5 ms,
+    roots within 10 mm; with this budget the bounds are looser: median QRS r >= 0.92, AT MAE < 8 ms
+    (measured 0.960 and 4.9 ms; 360 evaluations gave 0.885 and 10.3 ms), and the activation must be
+    closer to the truth than the uncalibrated defaults' (12.8 ms)."""
     from cardiotwin.calibration import recovery_errors
 
     truth, beat, route, result = recovery
     err = recovery_errors(model, truth, result.params)
     print("recovery", route, result.median_correlation("QRS"), err, result.timings, result.n_simulations)
-    assert result.median_correlation("QRS") >= 0.9
-    assert err["at_mae_ms"] < 10.0
+    assert result.median_correlation("QRS") >= 0.92
+    assert err["at_mae_ms"] < 8.0
     default = recovery_errors(model, truth, SearchSpace.for_stage("QRS").base)
     print("default parameters: AT MAE", default["at_mae_ms"])
     assert err["at_mae_ms"] < default["at_mae_ms"]
-    assert result.n_simulations["coarse"] <= 360 + 4 and result.n_simulations["fine"] <= 6
+    assert result.n_simulations["coarse"] <= 600 + 4 and result.n_simulations["fine"] <= 6
 
 
 def test_overrun_root_is_not_effective(model):

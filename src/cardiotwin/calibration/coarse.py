@@ -16,19 +16,15 @@ Construction (once per twin, a few seconds):
    connected at 2 mm);
 2. point fields are copied from the nearest fine node (UVC, a 1 mm grid so within ~0.5 mm);
    ``endo_distance_mm``/``epi_distance_mm`` are recomputed as distances to the *fine* endocardial
-   and epicardial nodes, so the fast layer has the same depth; coarse boundary nodes closer to the
-   fine endocardium than to the fine epicardium take its LV/RV flag; each coarse cell takes the
-   fibres of the fine cell holding its centroid; every coarse cell touching the endocardium is in
-   the fast layer (``surface_layer``): binned by depth alone, a layer thinner than the 2 mm cells
-   falls apart into cells that share only edges and the coarse QRS lasts 60 % longer than the fine
-   one (endo_depth 0.5 mm: 162 vs 100 ms). That one-cell layer is thicker than a thin fine layer
-   (its outer nodes lie ``layer_mm`` ~2.7 mm deep), so behind it the coarse front is early by the
-   transmural head-wave time across the extra thickness, ``(min(e, layer) - min(e, depth)) *
-   sqrt(1/cv_t^2 - 1/cv_endo^2)`` at endocardial distance ``e`` (the front leaves a fast layer of
-   depth d at the critical angle: T = s / cv_endo + (e - d) sqrt(1/cv_t^2 - 1/cv_endo^2)), which is
-   added back to the interpolated times. Mean coarse - fine difference over depths 0.5-3 mm and
-   cv_endo 1-3 mm/ms: -2 to -3 ms (without the correction -2 to -9.5 ms, without the surface layer
-   -2 to +22 ms); the rest is removed by the calibration's output space mapping;
+   and epicardial nodes; coarse boundary nodes closer to the fine endocardium than to the fine
+   epicardium take its LV/RV flag; each coarse cell takes the fibres of the fine cell holding its
+   centroid. The fast layer is the band model of :mod:`cardiotwin.electrophysiology.fast_layer`
+   (a band of fixed depth, the layer depth entering as a head-wave delay), which needs no cells
+   finer than the layer: the coarse solve leaves the band nodes' delay out and it is added on the
+   fine nodes at their own depths. Mean absolute coarse - fine difference over ten draws from the
+   plausible parameter box: 0.8-3.1 ms (0.9-5.7 ms with the fast layer meshed as cells, whose
+   one-cell 2 mm layer crossed the septum too early); the rest is removed by the calibration's
+   output space mapping;
 3. a :class:`~cardiotwin.electrophysiology.conduction.SinusRhythmModel` is built on it (no atria),
    and a sparse P1 interpolation matrix maps coarse activation times onto the fine ventricular
    nodes, where the fine lead fields give the ECG (``ecg_fast`` at 1 mm costs ~10 ms, so only the
@@ -49,6 +45,7 @@ from scipy.spatial import cKDTree
 
 from cardiotwin import labels as lab
 from cardiotwin.electrophysiology.conduction import ENDOCARDIUM, VENTRICLES, SinusRhythmModel
+from cardiotwin.electrophysiology.fast_layer import band_depth, head_wave_delay
 from cardiotwin.electrophysiology.parameters import EpParameters
 from cardiotwin.errors import AnatomyError, InvalidParameterError
 from cardiotwin.meshing.locate import locate
@@ -105,11 +102,7 @@ class CoarseVentricles:
         elem = cKDTree(sub.points[sub.cells].mean(axis=1)).query(centroids)[1]  # nearest fine cell
         cdata = {k: heart.cell_data[k][cells][elem] for k in ("fibre", "sheet") if k in heart.cell_data}
         self.mesh = coarse.with_fields(point_data=fields, cell_data=cdata)
-        self.model = SinusRhythmModel(self.mesh, {}, surface_layer=True)
-        vent_cells = self.mesh.cells[np.isin(self.mesh.tags, lab.labels_of(VENTRICLES))]
-        touching = vent_cells[(flag[vent_cells] > 0).any(axis=1)]
-        self.layer_mm = float(np.median(d_endo[touching].max(axis=1)))
-        self._fine_endo_mm = pd["endo_distance_mm"][nodes]
+        self.model = SinusRhythmModel(self.mesh, {})
         self._endo = {}  # per ventricle: KD-tree of its coarse endocardial nodes, and their ids
         for side in ("lv", "rv"):
             ids = np.flatnonzero(flag == ENDOCARDIUM[side])
@@ -119,6 +112,10 @@ class CoarseVentricles:
         rows = np.repeat(np.arange(len(nodes)), 4)
         self.interpolation = sparse.csr_matrix((bary.ravel(), (rows, coarse.cells[elem].ravel())),
                                                shape=(len(nodes), coarse.n_points))
+        # the fine nodes' depth and band depth, and how far each lies in the coarse band
+        band_mm = band_depth(heart)[0][nodes]
+        in_band = self.interpolation @ self.model.band.in_band.astype(float)
+        self._fine_band = (pd["endo_distance_mm"][nodes], band_mm, in_band)
         self.build_s = time.perf_counter() - start
 
     @property
@@ -139,14 +136,9 @@ class CoarseVentricles:
                 nodes = [self._endo[r.ventricle][1][self._endo[r.ventricle][0].query(x)[1]]
                          for r, x in zip(p.roots, np.asarray(pts, dtype=float))]
                 roots.append((np.array(nodes), np.array([r.delay_ms for r in p.roots], dtype=float)))
-        at = self.model.activation_batch(params, roots)  # (b, coarse); no atria: 0 at the earliest root
-        at = np.where(np.isfinite(at), at, np.nan)
-        fine = (self.interpolation @ np.nan_to_num(at, nan=0.0).T).T
-        e = self._fine_endo_mm
-        for k, p in enumerate(params):  # the thin-layer head-wave delay (module docstring, step 2)
-            slowness = np.sqrt(max(1.0 / p.cv_transverse**2 - 1.0 / p.cv_endo**2, 0.0))
-            extra = np.minimum(e, self.layer_mm) - np.minimum(e, p.endo_depth_mm)
-            fine[k] += np.maximum(extra, 0.0) * slowness
+        at = np.zeros((len(params), self.n_points))  # 0 at the first root
+        at[:, self.model.ventricles.nodes] = self.model.ventricular_batch(params, roots, head_wave=False)
+        fine = (self.interpolation @ at.T).T + head_wave_delay(params, *self._fine_band)
         return fine - fine.min(axis=1, keepdims=True)
 
     def root_positions(self, params: EpParameters) -> np.ndarray:

@@ -146,14 +146,7 @@ class CalibrationModel:
         if fidelity == "coarse":  # the fine model's root nodes, moved onto the coarse mesh
             pts = self.twin.heart.points
             return self.coarse.activation_batch(params, [pts[self.model.root_nodes(p)[0]] for p in params])
-        m, v = self.model, self.model.ventricles
-        sources, starts = [], []
-        for p in params:
-            nodes, delays = m.root_nodes(p)
-            sources.append(v.local(nodes))
-            starts.append(delays - delays.min())
-        vel = np.stack([m._ventricular_velocities(p) for p in params])
-        t = v.solver.solve_batch(v.fibres, vel, sources, starts, v.sheets, v.regions)
+        t = self.model.ventricular_batch(params)
         return t - t.min(axis=1, keepdims=True)
 
     def assemble(self, atrial: np.ndarray | None, v_start: np.ndarray, vent: np.ndarray) -> np.ndarray:

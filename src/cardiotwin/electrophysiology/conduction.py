@@ -12,9 +12,11 @@ and ventricles are electrically insulated except through the AV node, whose acti
 ``av_delay`` starts the ventricular roots.
 
 The two chambers groups are separate eikonal problems on their own submeshes (insulation by
-construction); each solver is built once per twin and reused for every parameter set. The fast
-layer's depth is a parameter: cells are binned by their distance to the endocardium so that any
-depth maps onto per-region velocities without rebuilding anything (batches share the binning).
+construction); each solver is built once per twin and reused for every parameter set.
+
+The fast layer is solved as a band of fixed depth with the layer's own depth put back as a
+head-wave delay (:mod:`.fast_layer`), so that the same model holds on a 1 mm and a 2 mm mesh and
+the activation is a smooth function of the depth.
 """
 
 from __future__ import annotations
@@ -27,14 +29,14 @@ from scipy.spatial import cKDTree
 from cardiotwin import labels as lab
 from cardiotwin.anatomy.surfaces import classify_boundary
 from cardiotwin.electrophysiology.eikonal import EikonalSolver
-from cardiotwin.electrophysiology.parameters import SPECS, EpParameters
+from cardiotwin.electrophysiology.fast_layer import FastBand
+from cardiotwin.electrophysiology.parameters import EpParameters
 from cardiotwin.errors import AnatomyError, InvalidFieldError, InvalidParameterError
 from cardiotwin.types import LabelImage, TetMesh
 
 VENTRICLES = ("lv_myocardium", "rv_myocardium")
 ATRIA = ("la_wall", "ra_wall")
 BUNDLE_REGIONS = (13, 23, 24)  # fibre_region codes: Bachmann's bundle, crista terminalis, pectinate muscles
-ENDO_BIN_MM = 0.25
 ENDOCARDIUM = {"none": 0, "lv": 1, "rv": 2}
 REQUIRED_FIELDS = ("uvc_apicobasal", "uvc_rotational", "uvc_transventricular", "endo_distance_mm",
                    "epi_distance_mm", "endocardium")
@@ -88,12 +90,10 @@ class SinusRhythmModel:
 
     The mesh needs the universal ventricular coordinates, fibres, and the fields of
     :func:`add_conduction_fields`; atria are included when the mesh has atrial walls with
-    ``fibre_region`` and the landmarks give ``sinus_node`` and ``av_node``. ``surface_layer``: every
-    cell touching the endocardium belongs to the fast layer whatever its depth (for meshes coarser
-    than the layer, where binning by depth alone breaks a thin layer into disconnected cells).
+    ``fibre_region`` and the landmarks give ``sinus_node`` and ``av_node``.
     """
 
-    def __init__(self, mesh: TetMesh, landmarks: dict, backend: str = "auto", surface_layer: bool = False):
+    def __init__(self, mesh: TetMesh, landmarks: dict, backend: str = "auto"):
         missing = [k for k in REQUIRED_FIELDS if k not in mesh.point_data]
         missing += [k for k in ("fibre",) if k not in mesh.cell_data]
         if missing:
@@ -106,24 +106,11 @@ class SinusRhythmModel:
         vent = np.isin(mesh.tags, lab.labels_of(VENTRICLES))
         if not vent.any():
             raise AnatomyError("the heart mesh has no ventricular myocardium")
-        depth = np.nanmean(pd["endo_distance_mm"][mesh.cells[vent]], axis=1)
-        self.max_bins = int(np.ceil(SPECS["endo_depth_mm"].high / ENDO_BIN_MM))
-        bins = np.minimum(np.floor(depth / ENDO_BIN_MM).astype(int), self.max_bins)
-        if surface_layer:  # cells thicker than the layer: those touching the endocardium carry it,
-            # unless they span the whole wall (touching the epicardium too: a thin wall stays binned)
-            vc = mesh.cells[vent]
-            endo = (pd["endocardium"][vc] > 0).any(axis=1)
-            epi = (pd["epi_distance_mm"][vc] < 0.5 * ENDO_BIN_MM).any(axis=1)
-            bins[endo & ~epi] = 0
-        self.ventricles = _Part.build(mesh, vent, bins)
+        self.band = FastBand.build(mesh, vent)
+        self.ventricles = _Part.build(mesh, vent, self.band.regions)
         self._gpu = self._gpu_solver(backend)
         # root candidates: endocardial nodes of each ventricle, with their UVC
-        self._roots = {}
-        for side in ("lv", "rv"):
-            nodes = np.flatnonzero(pd["endocardium"] == ENDOCARDIUM[side])
-            if len(nodes) == 0:
-                raise AnatomyError(f"no {side.upper()} endocardial nodes for root nodes")
-            self._roots[side] = nodes
+        self._roots = {side: np.flatnonzero(pd["endocardium"] == ENDOCARDIUM[side]) for side in ("lv", "rv")}
         atrial = np.isin(mesh.tags, lab.labels_of(ATRIA))
         self.atria = None
         if atrial.any() and "fibre_region" in mesh.cell_data:
@@ -187,6 +174,9 @@ class SinusRhythmModel:
         nodes, delays = [], []
         for root in params.roots:
             cand = self._roots[root.ventricle]
+            if len(cand) == 0:
+                raise AnatomyError(f"root node {root.name!r} is in the {root.ventricle.upper()}, which has no "
+                                   "endocardial nodes on this mesh: place it in the other ventricle")
             dz = pd["uvc_apicobasal"][cand] - root.apicobasal
             dphi = np.angle(np.exp(1j * (pd["uvc_rotational"][cand] - root.rotational))) / np.pi
             score = dz**2 + dphi**2
@@ -196,10 +186,7 @@ class SinusRhythmModel:
         return np.array(nodes), np.array(delays, dtype=float)
 
     def _ventricular_velocities(self, p: EpParameters) -> np.ndarray:
-        table = np.tile([p.cv_fibre, p.cv_transverse, p.cv_transverse], (self.max_bins + 1, 1))
-        centres = (np.arange(self.max_bins + 1) + 0.5) * ENDO_BIN_MM
-        table[centres < p.endo_depth_mm] = p.cv_endo
-        return table
+        return self.band.velocities(p)
 
     def _atrial_velocities(self, p: EpParameters) -> np.ndarray:
         body = [p.cv_atrial_fibre, p.cv_atrial_transverse, p.cv_atrial_transverse]
@@ -220,19 +207,28 @@ class SinusRhythmModel:
             t_atria = self.atrial_activation_batch(params)
             at[:, self.atria.nodes] = t_atria
             v_start = t_atria[:, self.atria.local(np.array([self.av_node]))[0]] + np.array([p.av_delay for p in params])
+        at[:, self.ventricles.nodes] = self.ventricular_batch(params, roots, v_start)
+        return at  # nodes on the AV junction take their ventricular time
+
+    def ventricular_batch(self, params: list[EpParameters],
+                          roots: list[tuple[np.ndarray, np.ndarray]] | None = None,
+                          start_ms: np.ndarray | None = None, head_wave: bool = True) -> np.ndarray:
+        """Ventricular activation (b, ventricular nodes) in ms: each parameter set's earliest root
+        at ``start_ms`` (default 0). ``head_wave=False`` leaves out the thin-layer delay (module
+        docstring of :mod:`.fast_layer`), for a caller that adds it on other nodes."""
         v = self.ventricles
+        start = np.zeros(len(params)) if start_ms is None else np.asarray(start_ms, dtype=float)
         sources, starts = [], []
         for k, p in enumerate(params):
             nodes, delays = self.root_nodes(p) if roots is None else roots[k]
             sources.append(v.local(nodes))
-            starts.append(v_start[k] + delays - delays.min())
+            starts.append(start[k] + delays - delays.min())
         velocities = np.stack([self._ventricular_velocities(p) for p in params])
         if self._gpu is not None:
-            t_vent, _ = self._gpu.solve_batch(velocities[..., :2], sources, starts)
+            t, _ = self._gpu.solve_batch(velocities[..., :2], sources, starts)
         else:
-            t_vent = v.solver.solve_batch(v.fibres, velocities, sources, starts, v.sheets, v.regions)
-        at[:, v.nodes] = t_vent  # nodes on the AV junction take their ventricular time
-        return at
+            t = v.solver.solve_batch(v.fibres, velocities, sources, starts, v.sheets, v.regions)
+        return t + self.band.delay(params, v.nodes) if head_wave else t
 
     def atrial_activation_batch(self, params: list[EpParameters]) -> np.ndarray:
         """Atrial activation times (b, atrial nodes): the sinus node excites the RA, the RA the LA
