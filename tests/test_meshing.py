@@ -1,7 +1,6 @@
 """The meshing engine: bisection, smoothing, quality, location, manifold repair."""
 
 import numpy as np
-import pytest
 
 from cardiotwin.meshing.bisection import refine_to_size
 from cardiotwin.meshing.lattice import kuhn_lattice

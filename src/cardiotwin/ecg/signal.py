@@ -552,7 +552,6 @@ def delineate(beat: Beat) -> Fiducials:
     pq = slice(max(0, qrs_on - smp(20)), max(1, qrs_on - smp(5)))
     base = xs[:, pq].mean(axis=1, keepdims=True) if pq.stop > pq.start else xs[:, :1]
     rms = np.sqrt(np.mean((xs - base) ** 2, axis=0))
-    drms = np.gradient(rms)
     next_qrs_on = qrs_on + smp(rr)
     t_lim = min(n - 1 - smp(5), next_qrs_on - smp(60))
     t_lo = qrs_off + smp(60)

@@ -182,7 +182,7 @@ class EikonalSolver:
         self.mesh = mesh
         self.tol = float(tol)
         self.factored = bool(factored)
-        n, m = mesh.n_points, mesh.n_cells
+        n = mesh.n_points
         # internal node order: Z-order of the points; cells sorted by their nodes' order
         order = _morton_order(mesh.points)
         self._node_new = np.empty(n, dtype=np.int64)  # old -> new

@@ -22,7 +22,6 @@ def unique_faces(cells: np.ndarray, n_nodes: int | None = None) -> tuple[np.ndar
 
     ``owners[:, 1] == -1`` marks boundary faces. ``faces`` keep the vertex order of their first owner.
     """
-    m = len(cells)
     n_nodes = int(cells.max()) + 1 if n_nodes is None else n_nodes
     tri = cells[:, FACES].reshape(-1, 3)
     if n_nodes >= 1 << 21 and n_nodes ** 3 >= 1 << 62:
