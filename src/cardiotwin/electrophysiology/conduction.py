@@ -29,7 +29,7 @@ from scipy.spatial import cKDTree
 from cardiotwin import labels as lab
 from cardiotwin.anatomy.surfaces import classify_boundary
 from cardiotwin.electrophysiology.eikonal import EikonalSolver
-from cardiotwin.electrophysiology.fast_layer import FastBand
+from cardiotwin.electrophysiology.fast_layer import ENDOCARDIUM, FastBand
 from cardiotwin.electrophysiology.parameters import EpParameters
 from cardiotwin.errors import AnatomyError, InvalidFieldError, InvalidParameterError
 from cardiotwin.types import LabelImage, TetMesh
@@ -37,7 +37,6 @@ from cardiotwin.types import LabelImage, TetMesh
 VENTRICLES = ("lv_myocardium", "rv_myocardium")
 ATRIA = ("la_wall", "ra_wall")
 BUNDLE_REGIONS = (13, 23, 24)  # fibre_region codes: Bachmann's bundle, crista terminalis, pectinate muscles
-ENDOCARDIUM = {"none": 0, "lv": 1, "rv": 2}
 REQUIRED_FIELDS = ("uvc_apicobasal", "uvc_rotational", "uvc_transventricular", "endo_distance_mm",
                    "epi_distance_mm", "endocardium")
 

@@ -43,16 +43,16 @@ BAND_MM = SPECS["endo_depth_mm"].high  # the deepest layer: no parameter set nee
 SEPTAL_CORE_MM = 3.0  # slow septal tissue kept between the two ventricles' bands
 BIN_MM = 0.25  # shells are grouped by their band depth in bins of this width
 N_BINS = int(np.ceil(BAND_MM / BIN_MM)) + 1
-LV, RV = 1, 2  # the ``endocardium`` point-field codes
+ENDOCARDIUM = {"none": 0, "lv": 1, "rv": 2}  # codes of the ``endocardium`` point field
+LV, RV = ENDOCARDIUM["lv"], ENDOCARDIUM["rv"]
 
 
 @dataclass
 class FastBand:
     """The band of a heart mesh's ventricular cells: ``regions`` per such cell (0 band, 1 + k
     myocardium of depth bin k, 1 + N_BINS + k the shell of band depth bin k, 1 + 2 N_BINS + k one
-    between both bands), per mesh node ``depth`` (mm to the
-    endocardium), ``band_mm`` (the local band depth) and ``in_band``, and the shell's crossing
-    length ``shell_mm``."""
+    between both bands); per mesh node ``depth`` (mm to the endocardium), ``band_mm`` (the local
+    band depth) and ``in_band``; the shell's crossing length ``shell_mm``."""
 
     regions: np.ndarray
     depth: np.ndarray
@@ -100,10 +100,9 @@ class FastBand:
         shell = ell / np.concatenate([base + delay, base + 2.0 * delay])
         return np.vstack([[p.cv_endo] * 3, myocardium, np.repeat(shell[:, None], 3, axis=1)])
 
-    def delay(self, params: list[EpParameters], nodes: np.ndarray | None = None) -> np.ndarray:
-        """(b, n) head-wave delay added after the solve at ``nodes`` (all if None)."""
-        sel = slice(None) if nodes is None else nodes
-        return head_wave_delay(params, self.depth[sel], self.band_mm[sel], self.in_band[sel].astype(float))
+    def delay(self, params: list[EpParameters], nodes: np.ndarray) -> np.ndarray:
+        """(b, len(nodes)) head-wave delay added after the solve at the mesh nodes ``nodes``."""
+        return head_wave_delay(params, self.depth[nodes], self.band_mm[nodes], self.in_band[nodes].astype(float))
 
 
 def head_wave_delay(params: list[EpParameters], depth_mm: np.ndarray, band_mm: np.ndarray,
@@ -146,7 +145,7 @@ def band_depth(mesh: TetMesh) -> tuple[np.ndarray, np.ndarray]:
 def _crossing_length(mesh: TetMesh, shell_cells: np.ndarray, in_band: np.ndarray) -> float:
     """Lower quartile (mm) of the distances from the shell's nodes outside the band to the nearest
     band node of the same cell."""
-    if len(shell_cells) == 0:
+    if len(shell_cells) == 0:  # no band or nothing behind it: the length is never used
         return 1.0
     x = mesh.points[shell_cells]
     gap = np.linalg.norm(x[:, :, None] - x[:, None, :], axis=-1)  # (m, 4, 4)
