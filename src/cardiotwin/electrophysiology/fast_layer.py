@@ -81,12 +81,8 @@ class FastBand:
             regions[shell] = 1 + N_BINS * (1 + (touches[0] & touches[1])[shell]) + _bin(np.nanmean(b, axis=1))
         return cls(regions, depth, band_mm, in_band, _crossing_length(mesh, cells[shell], in_band))
 
-    @property
-    def n_regions(self) -> int:
-        return 1 + 3 * N_BINS
-
     def velocities(self, p: EpParameters) -> np.ndarray:
-        """(n_regions, 3) speeds along (fibre, sheet, normal). The band: isotropic ``cv_endo``;
+        """(1 + 3 N_BINS, 3) speeds along (fibre, sheet, normal), one row per region. The band: isotropic ``cv_endo``;
         myocardium bins: ``cv_endo`` above the layer depth ``d`` (where the septal core caps the
         band), else anisotropic; shell bins (band depth ``b``, crossing length ``l``): isotropic,
         crossed in ``f / cv_endo + (l - f) / cv_t + (b - d)+ s`` with ``f = clip(d - b, 0, l)`` the
