@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from cardiotwin.calibration import CalibrationModel, SearchSpace, Target, calibrate, recovery_errors
-from cardiotwin.calibration.objective import Mismatch, pearson
+from cardiotwin.calibration.objective import LEAD_IN_MS, Mismatch, pearson
 from cardiotwin.calibration.synthetic import synthetic_beat
 from cardiotwin.ecg.signal import preprocess
 from cardiotwin.electrophysiology.parameters import EpParameters
@@ -104,7 +104,7 @@ def recovery(cm: CalibrationModel, seed: int, method: str = "cmaes", emulator=No
                     emulator=emulator, fine_budget=fine_budget)
     err = recovery_errors(cm, truth, res.params)
     # loss of the truth itself under the same objective (the noise floor)
-    mis = Mismatch(target, "QRS")
+    mis = Mismatch(target, "QRS", lead_in_ms=LEAD_IN_MS)
     from cardiotwin.calibration.optimise import _QrsProblem
 
     counts = {"coarse": 0, "fine": 0, "atrial": 0, "ecg": 0}

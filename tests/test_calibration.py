@@ -82,6 +82,30 @@ def test_mismatch_alignment_gain_and_correlation(target):
     assert fit.lag_ms.tolist() == pytest.approx([0.0, -6.0]) and np.allclose(fit.gain[1], 1 / 3)
 
 
+def test_mismatch_lead_in_admits_a_slow_start_and_compares_it(target):
+    """A simulation whose onset precedes the delineated onset by 30 ms (a slow start the delineator
+    missed) fits exactly only with a lead-in; what it puts before the delineated onset is compared."""
+    seg = _segment(target, Mismatch(target, "QRS", lead_in_ms=40.0), 30.0)
+    plain = Mismatch(target, "QRS")  # lag within +-10 ms: cannot reach 30 ms
+    mis = Mismatch(target, "QRS", lead_in_ms=40.0)
+    assert mis.lead_in_ms == pytest.approx(40.0) and mis.lag_range == (-10, 50)
+    fit = mis(seg)
+    assert fit.lag_ms[0] == pytest.approx(30.0) and fit.loss[0] < 1e-6
+    assert plain(_segment(target, plain, 30.0)).loss[0] > 0.3
+    # a spurious early deflection (sim 5-15 ms, measured -25..-15 ms: isoelectric there) costs
+    junk = seg.copy()
+    t = mis.span_ms[0] + np.arange(mis.n_samples)
+    junk[0] += 0.5 * np.exp(-0.5 * ((t - 10.0) / 3.0) ** 2)[None]
+    assert mis(junk).loss[0] > 0.05
+    # the lead-in stops at the P wave's peak
+    fid = Fiducials(qrs_on_ms=50.0, r_ms=70.0, qrs_off_ms=120.0, t_peak_ms=360.0, t_end_ms=450.0,
+                    p_on_ms=5.0, p_peak_ms=35.0, p_off_ms=45.0)
+    with_p = Target(target.signals, FS, TWELVE_LEADS, fid)
+    assert Mismatch(with_p, "QRS", lead_in_ms=40.0).lead_in_ms == pytest.approx(15.0)
+    with pytest.raises(InvalidParameterError, match="lead_in_ms"):
+        Mismatch(target, "QRS", lead_in_ms=-1.0)
+
+
 def test_mismatch_fixed_lag_and_windows(target):
     mis = Mismatch(target, "T", max_lag_ms=5.0)
     seg = _segment(target, mis, 3.0)

@@ -16,6 +16,18 @@ slide by a common lag of at most ``max_lag_ms`` (default 10 ms), the same for al
 minimise the mismatch. The lag found on the QRS is then kept for the T and P windows, so the whole
 beat shares one time axis (the PR interval and QT are fitted, not aligned away).
 
+A QRS that starts slowly (one early root node exciting a small region for 20-40 ms before the rest
+of the septum) has a first part of so low amplitude that no threshold separates it from the noise:
+the delineated onset is then late by tens of ms, never early by as much. ``lead_in_ms`` handles that
+asymmetric bias: the compared window starts ``lead_in_ms`` before the delineated onset (not before
+the P wave's peak: the P offset itself is found late when the P wave runs into a slow QRS start,
+the two bumps merging on the RMS curve, and the simulated beat has its P wave too) and the
+simulated onset may precede the delineated one by up to ``max_lag_ms + lead_in_ms``. Whatever the model puts before the delineated onset is thus compared with what the
+record has there (near-isoelectric, or the slow start itself), so an early model onset is allowed
+only when the record's lead-in agrees with it; with ``lead_in_ms = 0`` the window is the
+delineated QRS and the lag symmetric. The reported per-lead QRS correlations are always taken over
+the delineated QRS.
+
 **Amplitude.** Absolute amplitudes depend on the heart's size and position in the torso, the torso's
 conductivities and the electrode positions, none of which the twin knows exactly for a patient
 (and not at all when the anatomy is not the patient's). The simulated leads are therefore scaled by
@@ -51,10 +63,14 @@ from cardiotwin.ecg.signal import Beat, Fiducials, preprocess
 from cardiotwin.errors import InputError, InvalidParameterError, InvalidSignalError, MissingLeadsError
 from cardiotwin.types import TWELVE_LEADS, Ecg
 
-__all__ = ["WINDOWS", "Target", "WindowFit", "Mismatch", "pearson"]
+__all__ = ["WINDOWS", "LEAD_IN_MS", "Target", "WindowFit", "Mismatch", "pearson"]
 
 WINDOWS = ("QRS", "T", "P")
 GAINS = ("global", "lead", "none")
+LEAD_IN_MS = 40.0
+"""Lead-in of the calibration's QRS window (see the module docstring): a root may fire up to 30 ms
+(:data:`~cardiotwin.calibration.space.DELAY_RANGE_MS`) before the rest, and 40 ms covers that start
+plus the delineator's usual few ms."""
 MIN_LEADS = 6
 """Fewest usable leads a calibration accepts by default (below it, the heart's dipole is seen from
 too few directions for root nodes to be identifiable)."""
@@ -155,15 +171,19 @@ class Mismatch:
 
     Simulations are passed as segments ``(b, L, n)`` in the target's leads, sampled at the target's
     rate, whose sample 0 lies at ``span_ms[0]`` after the simulated ventricular onset; simulate
-    ``[onset + span_ms[0], onset + span_ms[1])``.
+    ``[onset + span_ms[0], onset + span_ms[1])``. A positive lag means the simulated onset precedes
+    the delineated one; lags range over ``[-max_lag_ms, max_lag_ms + lead_in]`` where ``lead_in`` is
+    ``lead_in_ms`` cut to the room before the window (beat start, or the P peak for the QRS).
     """
 
     def __init__(self, target: Target, window: str = "QRS", *, gain: str = "global", max_lag_ms: float = 10.0,
-                 corr_weight: float = 1.0, rmse_weight: float = 1.0):
+                 lead_in_ms: float = 0.0, corr_weight: float = 1.0, rmse_weight: float = 1.0):
         if gain not in GAINS:
             raise InvalidParameterError(f"gain must be one of {GAINS}, got {gain!r}")
-        if not (np.isfinite(max_lag_ms) and 0.0 <= max_lag_ms <= 50.0):
-            raise InvalidParameterError(f"max_lag_ms must lie in [0, 50] ms, got {max_lag_ms}")
+        if not (np.isfinite(max_lag_ms) and 0.0 <= max_lag_ms <= 100.0):
+            raise InvalidParameterError(f"max_lag_ms must lie in [0, 100] ms, got {max_lag_ms}")
+        if not (np.isfinite(lead_in_ms) and 0.0 <= lead_in_ms <= 100.0):
+            raise InvalidParameterError(f"lead_in_ms must lie in [0, 100] ms, got {lead_in_ms}")
         if corr_weight < 0 or rmse_weight < 0 or corr_weight + rmse_weight <= 0:
             raise InvalidParameterError("corr_weight and rmse_weight must be >= 0 and not both 0")
         self.target, self.window, self.gain = target, window, gain
@@ -172,13 +192,20 @@ class Mismatch:
         w0, w1 = target.window_ms(window)
         i0, i1 = int(round(w0 * fs / 1000.0)), int(round(w1 * fs / 1000.0))
         i1 = min(max(i1, i0 + 3), target.signals.shape[1])
+        floor = 0
+        if window == "QRS" and target.fiducials.p_peak_ms is not None:
+            floor = int(round(target.fiducials.p_peak_ms * fs / 1000.0))
+        lead = int(np.clip(round(lead_in_ms * fs / 1000.0), 0, max(i0 - floor, 0)))
+        self.lead_in_ms = lead / fs * 1000.0
+        i0 -= lead
         self.measured = target.signals[:, i0:i1]
         self.n = self.measured.shape[1]
         self.max_lag = int(round(max_lag_ms * fs / 1000.0))
+        self.lag_range = (-self.max_lag, self.max_lag + lead)  # samples
         q = int(round(target.qrs_on_ms * fs / 1000.0))
         self.offset = i0 - q  # window start relative to the QRS onset (samples)
-        lo = (self.offset - self.max_lag) / fs * 1000.0
-        hi = (self.offset + self.n + self.max_lag) / fs * 1000.0
+        lo = (self.offset + self.lag_range[0]) / fs * 1000.0
+        hi = (self.offset + self.n + self.lag_range[1]) / fs * 1000.0
         self.span_ms = (lo, hi)
         m = self.measured
         self._mc = m - m.mean(axis=1, keepdims=True)
@@ -188,7 +215,7 @@ class Mismatch:
     @property
     def n_samples(self) -> int:
         """Samples a simulated segment must have."""
-        return self.n + 2 * self.max_lag
+        return self.n + self.lag_range[1] - self.lag_range[0]
 
     def __call__(self, sims: np.ndarray, lag_ms: float | np.ndarray | None = None) -> WindowFit:
         """Fit of simulated segments ``(b, L, n_samples)``; ``lag_ms`` fixes the lag (else searched)."""
@@ -200,12 +227,13 @@ class Mismatch:
             raise InvalidParameterError(f"simulated segments must be (b, {L}, >= {self.n_samples}), got {s.shape}")
         b = s.shape[0]
         fs = self.target.fs
+        lag_lo, lag_hi = self.lag_range
         if lag_ms is None:
-            lags = np.arange(-self.max_lag, self.max_lag + 1)
+            lags = np.arange(lag_lo, lag_hi + 1)
         else:
             lag_arr = np.broadcast_to(np.asarray(lag_ms, dtype=float), (b,))
-            lags = np.unique(np.clip(np.round(lag_arr * fs / 1000.0).astype(int), -self.max_lag, self.max_lag))
-        views = sliding_window_view(s[:, :, : self.n_samples], self.n, axis=2)[:, :, lags + self.max_lag]  # (b,L,K,n)
+            lags = np.unique(np.clip(np.round(lag_arr * fs / 1000.0).astype(int), lag_lo, lag_hi))
+        views = sliding_window_view(s[:, :, : self.n_samples], self.n, axis=2)[:, :, lags - lag_lo]  # (b,L,K,n)
         sxm = np.einsum("blkn,ln->blk", views, self.measured)
         sxx = np.einsum("blkn,blkn->blk", views, views)
         ssum = views.sum(axis=3)
@@ -231,7 +259,7 @@ class Mismatch:
         if lag_ms is None:
             best = np.argmin(loss, axis=1)
         else:
-            best = np.searchsorted(lags, np.clip(np.round(lag_arr * fs / 1000.0).astype(int), -self.max_lag, self.max_lag))
+            best = np.searchsorted(lags, np.clip(np.round(lag_arr * fs / 1000.0).astype(int), lag_lo, lag_hi))
         rows = np.arange(b)
         return WindowFit(self.window, self.target.leads, loss[rows, best], corr[rows, :, best], nrmse[rows, best],
                          np.ascontiguousarray(g[rows, :, best]), lags[best] / fs * 1000.0)

@@ -61,7 +61,7 @@ from typing import Callable
 
 import numpy as np
 
-from cardiotwin.calibration.objective import MIN_LEADS, Mismatch, Target, WindowFit
+from cardiotwin.calibration.objective import LEAD_IN_MS, MIN_LEADS, Mismatch, Target, WindowFit
 from cardiotwin.calibration.space import SearchSpace
 from cardiotwin.ecg.signal import Beat
 from cardiotwin.ecg.simulate import ecg_fast_batch
@@ -381,8 +381,35 @@ def _multistart(loss, x_default, budget, seed, starts, history, clock) -> Optimi
     return OptimiserRun(best.x, best.loss, len(design) + sum(r.n_evals for r in runs), best.stop, [])
 
 
+def _root_sweep(loss, x: np.ndarray, fx: float, space: SearchSpace, n_site: int, seed: int, history: list,
+                clock: float) -> tuple[np.ndarray, float, int]:
+    """One block-coordinate sweep over the root nodes: for each root in turn, a scrambled Sobol
+    design of ``n_site`` points over its own box (site and delay), the other parameters held, and
+    the best point kept. A root that is stuck in the wrong region of its box (a local minimum
+    CMA-ES with a small step cannot leave) is moved in one batch; the sampling of candidate root
+    sites follows the discrete root-node search of Gillette et al. 2021 and Camps et al. 2021."""
+    from scipy.stats import qmc
+
+    names = space.names
+    roots = dict.fromkeys(n.split(":")[1] for n in names if n.startswith("root:"))
+    n_evals = 0
+    for i, root in enumerate(roots):
+        idx = [k for k, n in enumerate(names) if n.startswith(f"root:{root}:")]
+        design = qmc.Sobol(len(idx), scramble=True, seed=seed + 7 * i).random(n_site)
+        xs = np.repeat(x[None], n_site, 0)
+        xs[:, idx] = design
+        f = np.asarray(loss(xs), dtype=float)
+        n_evals += n_site
+        k = int(np.argmin(f))
+        if f[k] < fx:
+            x, fx = xs[k].copy(), float(f[k])
+    history.append({"stage": "QRS root sweep", "evaluations": n_evals, "best_loss": fx,
+                    "time_s": time.perf_counter() - clock})
+    return x, fx, n_evals
+
+
 def _qrs_stage(cm, target, base, mismatch, budget, seed, counts, history, *, x0=None, sigma0=0.3,
-               fine_budget=0, mapping_rounds=2, starts=1, pose_budget=0, clock=None):
+               fine_budget=0, mapping_rounds=2, starts=1, pose_budget=0, clock=None, root_sweep=0):
     clock = time.perf_counter() if clock is None else clock
     space = SearchSpace.for_stage("QRS", base)
     base = space.base
@@ -404,8 +431,12 @@ def _qrs_stage(cm, target, base, mismatch, budget, seed, counts, history, *, x0=
         else:
             run = cmaes(prob.loss("coarse"), x_start, sigma0, first, seed, label="QRS coarse", clock=clock)
             history += run.history
-        candidates = [run.x]
         rest = budget - run.n_evals
+        if root_sweep:
+            x_sw, f_sw, n_sw = _root_sweep(prob.loss("coarse"), run.x, run.loss, space, root_sweep, seed, history, clock)
+            rest -= n_sw
+            run = OptimiserRun(x_sw, f_sw, run.n_evals + n_sw, run.stop, [])
+        candidates = [run.x]
         for r in range(mapping_rounds):
             # output space mapping: correction field at the current best point
             fine = prob.times(run.x[None], "fine")[0]
@@ -525,8 +556,10 @@ def calibrate(
     pose: bool = False,
     pose_budget: int = 120,
     max_lag_ms: float = 10.0,
+    lead_in_ms: float = LEAD_IN_MS,
     min_leads: int = MIN_LEADS,
     emulator=None,
+    root_sweep: int = 0,
 ) -> CalibrationResult:
     """Calibrate ``twin`` to a patient's ECG (a record, a preprocessed :class:`Beat`, or a
     :class:`Target`); see the module docstring for the stages and the optimiser.
@@ -537,7 +570,10 @@ def calibrate(
     CMA-ES polish after the coarse stage. ``t_budget``/``p_budget``: evaluations of the T and P
     stages. ``pose``: also fit the heart's rotation in the torso (:mod:`.pose`; for a twin whose
     anatomy or torso is not the patient's), ``pose_budget`` ECG evaluations per rotation pass
-    (the rotation needs no eikonal solve). ``model``: a prebuilt :class:`CalibrationModel` of this twin (reuse across calls).
+    (the rotation needs no eikonal solve). ``lead_in_ms``: how far the simulated onset may precede
+    the delineated QRS onset, the compared window starting as early (:mod:`.objective`; a slow QRS
+    start hides in the noise). ``model``: a prebuilt :class:`CalibrationModel` of this twin (reuse
+    across calls).
     ``emulator``: a trained :class:`~cardiotwin.calibration.emulator.Emulator` for
     ``method="ml"`` (trained on the fly, and cached nowhere, when None).
 
@@ -576,7 +612,7 @@ def calibrate(
     if target.irregular_rhythm:
         notes.append("irregular rhythm: the median beat averages beats of different RR; QT/T fit is approximate")
 
-    mis = Mismatch(target, "QRS", gain=gain, max_lag_ms=max_lag_ms)
+    mis = Mismatch(target, "QRS", gain=gain, max_lag_ms=max_lag_ms, lead_in_ms=lead_in_ms)
     x0, sigma0 = None, 0.3
     if method == "ml":
         t = time.perf_counter()
@@ -604,7 +640,8 @@ def calibrate(
         t = time.perf_counter()
         params, vent, prob = _qrs_stage(model, target, params, mis, budget, seed, counts, history, x0=x0,
                                         sigma0=sigma0, fine_budget=fine_budget, mapping_rounds=mapping_rounds,
-                                        starts=starts, pose_budget=pose_budget if pose else 0, clock=clock)
+                                        starts=starts, pose_budget=pose_budget if pose else 0, clock=clock,
+                                        root_sweep=root_sweep)
         rotation, w12 = prob.rotation_deg, prob.w12
         timings["QRS"] = time.perf_counter() - t
     else:
