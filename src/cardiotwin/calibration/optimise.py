@@ -395,7 +395,7 @@ def _root_sweep(loss, x: np.ndarray, fx: float, space: SearchSpace, n_site: int,
     n_evals = 0
     for i, root in enumerate(roots):
         idx = [k for k, n in enumerate(names) if n.startswith(f"root:{root}:")]
-        design = qmc.Sobol(len(idx), scramble=True, seed=seed + 7 * i).random(n_site)
+        design = qmc.Sobol(len(idx), scramble=True, seed=seed + 7 * i).random_base2(int(np.ceil(np.log2(n_site))))[:n_site]
         xs = np.repeat(x[None], n_site, 0)
         xs[:, idx] = design
         f = np.asarray(loss(xs), dtype=float)
@@ -572,7 +572,8 @@ def calibrate(
     anatomy or torso is not the patient's), ``pose_budget`` ECG evaluations per rotation pass
     (the rotation needs no eikonal solve). ``lead_in_ms``: how far the simulated onset may precede
     the delineated QRS onset, the compared window starting as early (:mod:`.objective`; a slow QRS
-    start hides in the noise). ``model``: a prebuilt :class:`CalibrationModel` of this twin (reuse
+    start hides in the noise). ``root_sweep``: Sobol points per root of a block-coordinate sweep
+    over the root nodes after the first coarse search (0: none; see :func:`_root_sweep`). ``model``: a prebuilt :class:`CalibrationModel` of this twin (reuse
     across calls).
     ``emulator``: a trained :class:`~cardiotwin.calibration.emulator.Emulator` for
     ``method="ml"`` (trained on the fly, and cached nowhere, when None).
