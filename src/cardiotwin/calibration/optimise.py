@@ -27,7 +27,10 @@ or with a neighbouring root), and one CMA-ES run from the default parameters can
 local minimum. With ``starts > 1`` the QRS stage first evaluates a scrambled Sobol design over the
 whole box and starts short CMA-ES searches from its best distinct points, as Gillette et al. 2021
 sample before they optimise; the best search continues below. On the phantom recovery seeds it
-did not beat one search at equal budget (the searches are shorter), so the default is 1.
+did not beat one search at equal budget (the searches are shorter), so the default is 1. With
+``root_sweep > 0`` the first coarse search is followed by a block-coordinate sweep over the roots
+(:func:`_root_sweep`), which moves a root stuck in the wrong part of its box; it is off by default
+until more recovery seeds have been run with it.
 
 **Multi-fidelity QRS.** One 1 mm ventricular solve costs ~1.4 s on 2 cores. The QRS stage runs
 CMA-ES on a 2 mm re-meshing of the ventricles (:class:`~.coarse.CoarseVentricles`, ~30x cheaper;
