@@ -192,7 +192,7 @@ def test_multistart_escapes_the_default_basin():
     assert np.array_equal(runs[0].x, runs[1].x) and runs[0].n_evals <= 600
 
 
-def test_root_sweep_moves_a_stuck_root_and_nothing_else():
+def test_root_sweep_moves_a_stuck_root_and_nothing_else(target):
     """A separable loss with a root stuck far from its optimum: one sweep puts every root's block
     (site and delay) within a design cell of its optimum, never worsens the loss, leaves the
     velocities alone and spends 4 x n_site evaluations."""
@@ -217,6 +217,8 @@ def test_root_sweep_moves_a_stuck_root_and_nothing_else():
     assert np.abs(x[blocks[2]] - opt[blocks[2]]).max() < 0.3  # was 1 - 2 opt away
     # deterministic
     assert np.array_equal(x, _root_sweep(loss, x0, float(loss(x0[None])[0]), space, 64, 0, [], 0.0)[0])
+    with pytest.raises(InvalidParameterError, match="root_sweep"):
+        calibrate(None, target, root_sweep=-1)
 
 
 # ------------------------------------------------------------------------------ bad input (no twin)

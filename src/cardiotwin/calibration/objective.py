@@ -22,9 +22,10 @@ the delineated onset is then late by tens of ms, never early by as much. ``lead_
 asymmetric bias: the compared window starts ``lead_in_ms`` before the delineated onset (not before
 the P wave's peak: the P offset itself is found late when the P wave runs into a slow QRS start,
 the two bumps merging on the RMS curve, and the simulated beat has its P wave too) and the
-simulated onset may precede the delineated one by up to ``max_lag_ms + lead_in_ms``. Whatever the model puts before the delineated onset is thus compared with what the
-record has there (near-isoelectric, or the slow start itself), so an early model onset is allowed
-only when the record's lead-in agrees with it; with ``lead_in_ms = 0`` the window is the
+simulated onset may precede the delineated one by up to ``max_lag_ms + lead_in_ms``. Whatever the
+model puts before the delineated onset is thus compared with what the record has there
+(near-isoelectric, or the slow start itself), so an early model onset is allowed only when the
+record's lead-in agrees with it; with ``lead_in_ms = 0`` the window is the
 delineated QRS and the lag symmetric. The reported per-lead QRS correlations are always taken over
 the delineated QRS.
 

@@ -398,7 +398,8 @@ def _root_sweep(loss, x: np.ndarray, fx: float, space: SearchSpace, n_site: int,
     n_evals = 0
     for i, root in enumerate(roots):
         idx = [k for k, n in enumerate(names) if n.startswith(f"root:{root}:")]
-        design = qmc.Sobol(len(idx), scramble=True, seed=seed + 7 * i).random_base2(int(np.ceil(np.log2(n_site))))[:n_site]
+        sobol = qmc.Sobol(len(idx), scramble=True, seed=seed + 7 * i)
+        design = sobol.random_base2(int(np.ceil(np.log2(n_site))))[:n_site]
         xs = np.repeat(x[None], n_site, 0)
         xs[:, idx] = design
         f = np.asarray(loss(xs), dtype=float)
@@ -436,7 +437,8 @@ def _qrs_stage(cm, target, base, mismatch, budget, seed, counts, history, *, x0=
             history += run.history
         rest = budget - run.n_evals
         if root_sweep:
-            x_sw, f_sw, n_sw = _root_sweep(prob.loss("coarse"), run.x, run.loss, space, root_sweep, seed, history, clock)
+            x_sw, f_sw, n_sw = _root_sweep(prob.loss("coarse"), run.x, run.loss, space, root_sweep, seed, history,
+                                           clock)
             rest -= n_sw
             run = OptimiserRun(x_sw, f_sw, run.n_evals + n_sw, run.stop, [])
         candidates = [run.x]
@@ -592,6 +594,8 @@ def calibrate(
     unknown = [s for s in stages if s not in ("QRS", "T", "P")]
     if unknown or not stages:
         raise InvalidParameterError(f"stages must be a non-empty subset of ('QRS', 'T', 'P'), got {stages}")
+    if root_sweep < 0:
+        raise InvalidParameterError(f"root_sweep must be >= 0 Sobol points per root, got {root_sweep}")
     if budget is not None and budget < 8:
         raise InvalidParameterError(f"budget must be at least 8 forward simulations, got {budget}")
     target = ecg_or_beat if isinstance(ecg_or_beat, Target) else Target.from_ecg(ecg_or_beat, min_leads)
