@@ -50,7 +50,7 @@ from cardiotwin.electrophysiology.parameters import EpParameters
 from cardiotwin.errors import AnatomyError, InvalidParameterError
 from cardiotwin.meshing.locate import locate
 from cardiotwin.meshing.topology import unique_faces
-from cardiotwin.types import TetMesh
+from cardiotwin.types import LabelImage, TetMesh
 
 __all__ = ["CoarseVentricles"]
 
@@ -150,7 +150,7 @@ class CoarseVentricles:
                 for side, code in ENDOCARDIUM.items() if code}
 
 
-def _rasterise(mesh: TetMesh, spacing_mm: float = 1.0) -> "LabelImage":
+def _rasterise(mesh: TetMesh, spacing_mm: float = 1.0) -> LabelImage:
     """Label map of a tagged tet mesh by binning cell centroids into voxels (each voxel takes the tag
     most of its centroids carry). For a lattice-made mesh at the voxel size this gives back the
     label map it came from, in O(cells) (the exact point-in-cell :func:`~cardiotwin.meshing.voxelize`
