@@ -578,8 +578,8 @@ def calibrate(
     (the rotation needs no eikonal solve). ``lead_in_ms``: how far the simulated onset may precede
     the delineated QRS onset, the compared window starting as early (:mod:`.objective`; a slow QRS
     start hides in the noise). ``root_sweep``: Sobol points per root of a block-coordinate sweep
-    over the root nodes after the first coarse search (0: none; see :func:`_root_sweep`). ``model``: a prebuilt :class:`CalibrationModel` of this twin (reuse
-    across calls).
+    over the root nodes after the first coarse search (0: none; see :func:`_root_sweep`).
+    ``model``: a prebuilt :class:`CalibrationModel` of this twin (reuse across calls).
     ``emulator``: a trained :class:`~cardiotwin.calibration.emulator.Emulator` for
     ``method="ml"`` (trained on the fly, and cached nowhere, when None).
 
