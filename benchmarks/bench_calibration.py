@@ -121,6 +121,8 @@ def recovery(cm: CalibrationModel, seed: int, method: str = "cmaes", emulator=No
           f"{err['max_effective_root_distance_mm']:.1f} mm by name, {err['max_matched_root_distance_mm']:.1f} mm matched by site), QRS time {out['qrs_time_s']:.0f} s, sims {res.n_simulations}")
     print("  root distance mm (share of nodes the root excites first): " + ", ".join(
         f"{k} {v:.1f} ({err['root_influence'][k]:.2f})" for k, v in err["root_distance_mm"].items()))
+    print("  activation MAE if only that root were misplaced as estimated, ms: " + ", ".join(
+        f"{k} {v:.2f}" for k, v in err["root_site_effect_ms"].items()))
     return out
 
 

@@ -326,6 +326,7 @@ def test_overrun_root_is_not_effective(model):
     assert err["root_effective"]["lv_septal_central"] and err["root_influence"]["lv_septal_central"] > 0.05
     assert err["at_mae_ms"] == 0.0 and err["max_effective_root_distance_mm"] == 0.0
     assert err["max_matched_root_distance_mm"] == 0.0 and "lv_anterior_paraseptal" not in err["root_distance_matched_mm"]
+    assert all(v == 0.0 for v in err["root_site_effect_ms"].values())  # nothing moved, nothing changes
 
 
 def test_swapped_roots_match_by_site_not_by_name(model):
@@ -345,6 +346,11 @@ def test_swapped_roots_match_by_site_not_by_name(model):
     assert err["at_mae_ms"] < 1e-6  # the same activation up to round-off
     assert min(err["root_distance_mm"][ant.name], err["root_distance_mm"][post.name]) > 20.0
     assert err["max_matched_root_distance_mm"] == 0.0
+    # one root at a time moved to its same-name estimate: the unmoved roots change nothing, the
+    # anterior root on the posterior site (with its own, earlier delay) changes the activation
+    effect = err["root_site_effect_ms"]
+    assert effect["lv_septal_central"] == 0.0 and effect["rv_moderator_band"] == 0.0
+    assert effect[ant.name] > 0.5 and effect[post.name] > 0.5
 
 
 def test_full_chain_writes_result(recovery, tmp_path):
