@@ -20,7 +20,7 @@
 Prints one line per figure and writes benchmarks/results/calibration.json (after each section).
 
     python benchmarks/bench_calibration.py [--twin DIR] [--seeds 1 2 3] [--fine-budget 400] [--real-budget 600]
-                                           [--real-gain lead] [--[no-]real-pose] [--root-sweep 0]
+                                           [--real-gain lead] [--[no-]real-pose] [--root-sweep 0] [--records NAME ...]
                                            [--skip-real] [--skip-ml]
 
 ``--twin``: a twin folder (e.g. made by ``cardiotwin demo --out DIR``: DIR/twin); default: build the
@@ -144,9 +144,11 @@ def real_records() -> list[tuple[str, Ecg]]:
     return recs
 
 
-def real(cm: CalibrationModel, budget: int, gain: str, pose: bool) -> list[dict]:
+def real(cm: CalibrationModel, budget: int, gain: str, pose: bool, only: list[str] | None = None) -> list[dict]:
     rows = []
     for name, ecg in real_records():
+        if only and not any(o in name for o in only):
+            continue
         if ecg.duration_ms > 10000:
             ecg = Ecg(ecg.signals[:, :10000], ecg.fs, ecg.leads)
         try:
@@ -188,6 +190,7 @@ def main() -> None:
     ap.add_argument("--population", type=int, default=1500)
     ap.add_argument("--fine-budget", type=int, default=400, help="1 mm CMA-ES polish of the recoveries")
     ap.add_argument("--root-sweep", type=int, default=0, help="Sobol points per root of the QRS root sweep")
+    ap.add_argument("--records", nargs="*", help="only the real records whose names contain one of these")
     ap.add_argument("--skip-real", action="store_true")
     ap.add_argument("--skip-ml", action="store_true")
     args = ap.parse_args()
@@ -242,7 +245,7 @@ def main() -> None:
             print("emulator: skipped (PyTorch not installed; pip install 'cardiotwin[ml]')")
         _save(out, args.out)
     if not args.skip_real:
-        out["real"] = real(cm, args.real_budget, args.real_gain, args.real_pose)
+        out["real"] = real(cm, args.real_budget, args.real_gain, args.real_pose, args.records)
         ok = [r for r in out["real"] if "median_qrs_corr" in r]
         print(f"real ECGs: {len(ok)}/{len(out['real'])} calibrated, median QRS r >= 0.85 in "
               f"{sum(r['median_qrs_corr'] >= 0.85 for r in ok)}")
