@@ -20,7 +20,7 @@
 Prints one line per figure and writes benchmarks/results/calibration.json (after each section).
 
     python benchmarks/bench_calibration.py [--twin DIR] [--seeds 1 2 3] [--fine-budget 400] [--real-budget 600]
-                                           [--real-gain lead] [--[no-]real-pose] [--root-sweep 0] [--records NAME ...]
+                                           [--real-gain lead] [--[no-]real-pose] [--root-sites 8] [--records NAME ...]
                                            [--skip-real] [--skip-ml]
 
 ``--twin``: a twin folder (e.g. made by ``cardiotwin demo --out DIR``: DIR/twin); default: build the
@@ -95,14 +95,14 @@ def transfer(cm: CalibrationModel, n: int = 6) -> dict:
 
 
 def recovery(cm: CalibrationModel, seed: int, method: str = "cmaes", emulator=None, budget=None,
-             fine_budget: int = 0, root_sweep: int = 0) -> dict:
+             fine_budget: int = 0, root_sites: int = 8) -> dict:
     space = SearchSpace.for_stage("QRS")
     rng = np.random.default_rng(seed)
     truth = space.to_params(space.sample(rng, 1)[0])
     beat, route = synthetic_beat(cm, truth, rng)
     target = Target.from_beat(beat)
     res = calibrate(cm.twin, target, method=method, budget=budget, seed=seed, stages=("QRS",), model=cm,
-                    emulator=emulator, fine_budget=fine_budget, root_sweep=root_sweep)
+                    emulator=emulator, fine_budget=fine_budget, root_sites=root_sites)
     err = recovery_errors(cm, truth, res.params)
     # loss of the truth itself under the same objective (the noise floor)
     mis = Mismatch(target, "QRS", lead_in_ms=LEAD_IN_MS)
@@ -189,7 +189,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=RESULTS, help="JSON results file")
     ap.add_argument("--population", type=int, default=1500)
     ap.add_argument("--fine-budget", type=int, default=400, help="1 mm CMA-ES polish of the recoveries")
-    ap.add_argument("--root-sweep", type=int, default=0, help="Sobol points per root of the QRS root sweep")
+    ap.add_argument("--root-sites", type=int, default=8, help="grid points per axis of each root box in the root-site search (0: off)")
     ap.add_argument("--records", nargs="*", help="only the real records whose names contain one of these")
     ap.add_argument("--skip-real", action="store_true")
     ap.add_argument("--skip-ml", action="store_true")
@@ -202,7 +202,7 @@ def main() -> None:
     out["model_build_s"] = time.perf_counter() - t
     out["transfer"] = transfer(cm)
     _save(out, args.out)
-    out["recovery"] = [recovery(cm, s, fine_budget=args.fine_budget, root_sweep=args.root_sweep) for s in args.seeds]
+    out["recovery"] = [recovery(cm, s, fine_budget=args.fine_budget, root_sites=args.root_sites) for s in args.seeds]
     rec = out["recovery"]
     if not rec:
         args.skip_ml = True

@@ -131,14 +131,26 @@ class CoarseVentricles:
         other face of a thin RV, 10 mm away)."""
         roots = None
         if root_points is not None:
-            roots = []
-            for p, pts in zip(params, root_points):
-                nodes = [self._endo[r.ventricle][1][self._endo[r.ventricle][0].query(x)[1]]
-                         for r, x in zip(p.roots, np.asarray(pts, dtype=float))]
-                roots.append((np.array(nodes), np.array([r.delay_ms for r in p.roots], dtype=float)))
-        at = np.zeros((len(params), self.n_points))  # 0 at the first root
+            roots = [(self.snap([r.ventricle for r in p.roots], pts), np.array([r.delay_ms for r in p.roots], dtype=float))
+                     for p, pts in zip(params, root_points)]
+        return self.to_fine(self.solve(params, roots), params)
+
+    def snap(self, ventricles: list[str], points: np.ndarray) -> np.ndarray:
+        """The coarse endocardial node of each ventricle ("lv"/"rv") nearest each point (k, 3)."""
+        return np.array([self._endo[v][1][self._endo[v][0].query(x)[1]]
+                         for v, x in zip(ventricles, np.asarray(points, dtype=float))], dtype=np.int64)
+
+    def solve(self, params: list[EpParameters], roots: list[tuple[np.ndarray, np.ndarray]] | None = None) -> np.ndarray:
+        """Coarse activation (b, coarse nodes) in ms without the head-wave delay; ``roots``: per
+        parameter set the coarse (nodes, delays) (default: picked in UVC on the coarse mesh)."""
+        at = np.zeros((len(params), self.n_points))
         at[:, self.model.ventricles.nodes] = self.model.ventricular_batch(params, roots, head_wave=False)
-        fine = (self.interpolation @ at.T).T + head_wave_delay(params, *self._fine_band)
+        return at
+
+    def to_fine(self, coarse_at: np.ndarray, params: list[EpParameters]) -> np.ndarray:
+        """Coarse activation (b, coarse nodes) interpolated onto the fine ventricular nodes, plus the
+        head-wave delay of each parameter set at the fine nodes' depths, 0 at the earliest node."""
+        fine = (self.interpolation @ np.asarray(coarse_at).T).T + head_wave_delay(params, *self._fine_band)
         return fine - fine.min(axis=1, keepdims=True)
 
     def root_positions(self, params: EpParameters) -> np.ndarray:

@@ -27,10 +27,11 @@ or with a neighbouring root), and one CMA-ES run from the default parameters can
 local minimum. With ``starts > 1`` the QRS stage first evaluates a scrambled Sobol design over the
 whole box and starts short CMA-ES searches from its best distinct points, as Gillette et al. 2021
 sample before they optimise; the best search continues below. On the phantom recovery seeds it
-did not beat one search at equal budget (the searches are shorter), so the default is 1. With
-``root_sweep > 0`` the first coarse search is followed by a block-coordinate sweep over the roots
-(:func:`_root_sweep`), which moves a root stuck in the wrong part of its box; it is off by default
-until more recovery seeds have been run with it.
+did not beat one search at equal budget (the searches are shorter), so the default is 1. Roots
+stuck in the wrong part of their boxes are moved by the discrete root-site search of
+:mod:`.root_sites` (single-root activation fields precomputed, every candidate site and a few
+delays tried per root) in the first space-mapping round (``root_sites``, default an 8 x 8 grid per
+root box).
 
 **Multi-fidelity QRS.** One 1 mm ventricular solve costs ~1.4 s on 2 cores. The QRS stage runs
 CMA-ES on a 2 mm re-meshing of the ventricles (:class:`~.coarse.CoarseVentricles`, ~30x cheaper;
@@ -65,6 +66,7 @@ from typing import Callable
 import numpy as np
 
 from cardiotwin.calibration.objective import LEAD_IN_MS, MIN_LEADS, Mismatch, Target, WindowFit
+from cardiotwin.calibration.root_sites import root_site_search
 from cardiotwin.calibration.space import SearchSpace
 from cardiotwin.ecg.signal import Beat
 from cardiotwin.ecg.simulate import ecg_fast_batch
@@ -297,10 +299,14 @@ class _QrsProblem:
         params = [self.space.to_params(x, self.base) for x in xs]
         vent = self.cm.ventricular(params, fidelity)
         self.counts[fidelity] += len(params)
-        if fidelity == "coarse" and self.correction is not None:
-            vent = vent + self.correction[None]
-            vent = vent - vent.min(axis=1, keepdims=True)
-        return vent
+        return self.corrected(vent) if fidelity == "coarse" else vent
+
+    def corrected(self, vent: np.ndarray) -> np.ndarray:
+        """Coarse activation on the fine nodes (b, n) with the space-mapping correction, if any."""
+        if self.correction is None:
+            return vent
+        vent = vent + self.correction[None]
+        return vent - vent.min(axis=1, keepdims=True)
 
     def fit(self, vent: np.ndarray) -> WindowFit:
         b = len(vent)
@@ -384,36 +390,8 @@ def _multistart(loss, x_default, budget, seed, starts, history, clock) -> Optimi
     return OptimiserRun(best.x, best.loss, len(design) + sum(r.n_evals for r in runs), best.stop, [])
 
 
-def _root_sweep(loss, x: np.ndarray, fx: float, space: SearchSpace, n_site: int, seed: int, history: list,
-                clock: float) -> tuple[np.ndarray, float, int]:
-    """One block-coordinate sweep over the root nodes: for each root in turn, a scrambled Sobol
-    design of ``n_site`` points over its own box (site and delay), the other parameters held, and
-    the best point kept. A root that is stuck in the wrong region of its box (a local minimum
-    CMA-ES with a small step cannot leave) is moved in one batch; the sampling of candidate root
-    sites follows the discrete root-node search of Gillette et al. 2021 and Camps et al. 2021."""
-    from scipy.stats import qmc
-
-    names = space.names
-    roots = dict.fromkeys(n.split(":")[1] for n in names if n.startswith("root:"))
-    n_evals = 0
-    for i, root in enumerate(roots):
-        idx = [k for k, n in enumerate(names) if n.startswith(f"root:{root}:")]
-        sobol = qmc.Sobol(len(idx), scramble=True, seed=seed + 7 * i)
-        design = sobol.random_base2(int(np.ceil(np.log2(n_site))))[:n_site]
-        xs = np.repeat(x[None], n_site, 0)
-        xs[:, idx] = design
-        f = np.asarray(loss(xs), dtype=float)
-        n_evals += n_site
-        k = int(np.argmin(f))
-        if f[k] < fx:
-            x, fx = xs[k].copy(), float(f[k])
-    history.append({"stage": "QRS root sweep", "evaluations": n_evals, "best_loss": fx,
-                    "time_s": time.perf_counter() - clock})
-    return x, fx, n_evals
-
-
 def _qrs_stage(cm, target, base, mismatch, budget, seed, counts, history, *, x0=None, sigma0=0.3,
-               fine_budget=0, mapping_rounds=2, starts=1, pose_budget=0, clock=None, root_sweep=0):
+               fine_budget=0, mapping_rounds=2, starts=1, pose_budget=0, clock=None, root_sites=8):
     clock = time.perf_counter() if clock is None else clock
     space = SearchSpace.for_stage("QRS", base)
     base = space.base
@@ -436,11 +414,6 @@ def _qrs_stage(cm, target, base, mismatch, budget, seed, counts, history, *, x0=
             run = cmaes(prob.loss("coarse"), x_start, sigma0, first, seed, label="QRS coarse", clock=clock)
             history += run.history
         rest = budget - run.n_evals
-        if root_sweep:
-            x_sw, f_sw, n_sw = _root_sweep(prob.loss("coarse"), run.x, run.loss, space, root_sweep, seed, history,
-                                           clock)
-            rest -= n_sw
-            run = OptimiserRun(x_sw, f_sw, run.n_evals + n_sw, run.stop, [])
         candidates = [run.x]
         for r in range(mapping_rounds):
             # output space mapping: correction field at the current best point
@@ -450,8 +423,12 @@ def _qrs_stage(cm, target, base, mismatch, budget, seed, counts, history, *, x0=
             coarse_t = prob.cm.ventricular([space.to_params(run.x, base)], "coarse")[0]
             counts["coarse"] += 1
             prob.correction = fine - coarse_t
+            x_r = run.x
+            if root_sites and r == 0:  # roots stuck in the wrong part of their boxes, moved in one search
+                x_r, _, n_rs = root_site_search(prob, run.x, root_sites, history=history, clock=clock)
+                rest -= n_rs
             n_r = max(rest // (mapping_rounds - r), 24)
-            run = cmaes(prob.loss("coarse"), run.x, 0.08, n_r, seed + 101 * (r + 1), label=f"QRS mapped {r + 1}",
+            run = cmaes(prob.loss("coarse"), x_r, 0.08, n_r, seed + 101 * (r + 1), label=f"QRS mapped {r + 1}",
                         clock=clock)
             rest -= run.n_evals
             history += run.history
@@ -564,7 +541,7 @@ def calibrate(
     lead_in_ms: float = LEAD_IN_MS,
     min_leads: int = MIN_LEADS,
     emulator=None,
-    root_sweep: int = 0,
+    root_sites: int = 8,
 ) -> CalibrationResult:
     """Calibrate ``twin`` to a patient's ECG (a record, a preprocessed :class:`Beat`, or a
     :class:`Target`); see the module docstring for the stages and the optimiser.
@@ -577,8 +554,8 @@ def calibrate(
     anatomy or torso is not the patient's), ``pose_budget`` ECG evaluations per rotation pass
     (the rotation needs no eikonal solve). ``lead_in_ms``: how far the simulated onset may precede
     the delineated QRS onset, the compared window starting as early (:mod:`.objective`; a slow QRS
-    start hides in the noise). ``root_sweep``: Sobol points per root of a block-coordinate sweep
-    over the root nodes after the first coarse search (0: none; see :func:`_root_sweep`).
+    start hides in the noise). ``root_sites``: grid points per axis of each root's box in the
+    discrete root-site search of the first space-mapping round (:mod:`.root_sites`; 0: none).
     ``model``: a prebuilt :class:`CalibrationModel` of this twin (reuse across calls).
     ``emulator``: a trained :class:`~cardiotwin.calibration.emulator.Emulator` for
     ``method="ml"`` (trained on the fly, and cached nowhere, when None).
@@ -594,8 +571,8 @@ def calibrate(
     unknown = [s for s in stages if s not in ("QRS", "T", "P")]
     if unknown or not stages:
         raise InvalidParameterError(f"stages must be a non-empty subset of ('QRS', 'T', 'P'), got {stages}")
-    if root_sweep < 0:
-        raise InvalidParameterError(f"root_sweep must be >= 0 Sobol points per root, got {root_sweep}")
+    if root_sites < 0 or root_sites == 1:
+        raise InvalidParameterError(f"root_sites must be 0 (off) or >= 2 grid points per axis, got {root_sites}")
     if budget is not None and budget < 8:
         raise InvalidParameterError(f"budget must be at least 8 forward simulations, got {budget}")
     target = ecg_or_beat if isinstance(ecg_or_beat, Target) else Target.from_ecg(ecg_or_beat, min_leads)
@@ -649,7 +626,7 @@ def calibrate(
         params, vent, prob = _qrs_stage(model, target, params, mis, budget, seed, counts, history, x0=x0,
                                         sigma0=sigma0, fine_budget=fine_budget, mapping_rounds=mapping_rounds,
                                         starts=starts, pose_budget=pose_budget if pose else 0, clock=clock,
-                                        root_sweep=root_sweep)
+                                        root_sites=root_sites)
         rotation, w12 = prob.rotation_deg, prob.w12
         timings["QRS"] = time.perf_counter() - t
     else:
