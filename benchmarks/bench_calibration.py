@@ -19,8 +19,8 @@
 
 Prints one line per figure and writes benchmarks/results/calibration.json (after each section).
 
-    python benchmarks/bench_calibration.py [--twin DIR] [--seeds 1 2 3] [--fine-budget 400] [--real-budget 600]
-                                           [--real-gain lead] [--[no-]real-pose] [--root-sites 8] [--records NAME ...]
+    python benchmarks/bench_calibration.py [--twin DIR] [--seeds 1 2 3] [--fine-budget 150] [--real-budget 600]
+                                           [--real-gain lead] [--[no-]real-pose] [--root-sites 8] [--fine-root-sites 6] [--records NAME ...]
                                            [--skip-real] [--skip-ml]
 
 ``--twin``: a twin folder (e.g. made by ``cardiotwin demo --out DIR``: DIR/twin); default: build the
@@ -95,14 +95,15 @@ def transfer(cm: CalibrationModel, n: int = 6) -> dict:
 
 
 def recovery(cm: CalibrationModel, seed: int, method: str = "cmaes", emulator=None, budget=None,
-             fine_budget: int = 0, root_sites: int = 8) -> dict:
+             fine_budget: int = 0, root_sites: int = 8, fine_root_sites: int = 0) -> dict:
     space = SearchSpace.for_stage("QRS")
     rng = np.random.default_rng(seed)
     truth = space.to_params(space.sample(rng, 1)[0])
     beat, route = synthetic_beat(cm, truth, rng)
     target = Target.from_beat(beat)
     res = calibrate(cm.twin, target, method=method, budget=budget, seed=seed, stages=("QRS",), model=cm,
-                    emulator=emulator, fine_budget=fine_budget, root_sites=root_sites)
+                    emulator=emulator, fine_budget=fine_budget, root_sites=root_sites,
+                    fine_root_sites=fine_root_sites)
     err = recovery_errors(cm, truth, res.params)
     # loss of the truth itself under the same objective (the noise floor)
     mis = Mismatch(target, "QRS", lead_in_ms=LEAD_IN_MS)
@@ -188,7 +189,9 @@ def main() -> None:
                          "lie as the patient's)")
     ap.add_argument("--out", type=Path, default=RESULTS, help="JSON results file")
     ap.add_argument("--population", type=int, default=1500)
-    ap.add_argument("--fine-budget", type=int, default=400, help="1 mm CMA-ES polish of the recoveries")
+    ap.add_argument("--fine-budget", type=int, default=150, help="1 mm CMA-ES polish of the recoveries")
+    ap.add_argument("--fine-root-sites", type=int, default=6,
+                    help="grid points per axis of the 1 mm root-site search before the polish (0: off)")
     ap.add_argument("--root-sites", type=int, default=8, help="grid points per axis of each root box in the root-site search (0: off)")
     ap.add_argument("--records", nargs="*", help="only the real records whose names contain one of these")
     ap.add_argument("--skip-real", action="store_true")
@@ -202,7 +205,8 @@ def main() -> None:
     out["model_build_s"] = time.perf_counter() - t
     out["transfer"] = transfer(cm)
     _save(out, args.out)
-    out["recovery"] = [recovery(cm, s, fine_budget=args.fine_budget, root_sites=args.root_sites) for s in args.seeds]
+    out["recovery"] = [recovery(cm, s, fine_budget=args.fine_budget, root_sites=args.root_sites,
+                                fine_root_sites=args.fine_root_sites) for s in args.seeds]
     rec = out["recovery"]
     if not rec:
         args.skip_ml = True
@@ -224,7 +228,7 @@ def main() -> None:
             print(f"emulator: {emu.n_simulations} coarse simulations ({emu.simulation_s:.0f} s, cached), training "
                   f"{emu.training_s:.0f} s; held-out unit-cube MAE {emu.validation['mae_unit']:.3f} "
                   f"(prior mean {emu.validation['mae_unit_prior_mean']:.3f})")
-            out["recovery_ml"] = [recovery(cm, s, "ml", emu, fine_budget=args.fine_budget) for s in args.seeds]
+            out["recovery_ml"] = [recovery(cm, s, "ml", emu, fine_budget=args.fine_budget, fine_root_sites=args.fine_root_sites) for s in args.seeds]
             ml = out["recovery_ml"]
             out["optimiser_vs_ml"] = {
                 "cmaes_qrs_time_s_mean": float(np.mean([r["qrs_time_s"] for r in rec])),

@@ -192,10 +192,12 @@ def test_multistart_escapes_the_default_basin():
     assert np.array_equal(runs[0].x, runs[1].x) and runs[0].n_evals <= 600
 
 
-def test_root_sites_option_is_checked(target):
+def test_root_sites_options_are_checked(target):
     for bad in (-1, 1):
         with pytest.raises(InvalidParameterError, match="root_sites"):
             calibrate(None, target, root_sites=bad)
+        with pytest.raises(InvalidParameterError, match="fine_root_sites"):
+            calibrate(None, target, fine_root_sites=bad)
 
 
 # ------------------------------------------------------------------------------ bad input (no twin)
@@ -283,32 +285,42 @@ def test_parameter_recovery_small_budget(model, recovery):
     assert result.n_simulations["coarse"] <= 600 + 4 and result.n_simulations["fine"] <= 6
 
 
-def test_single_root_fields_superpose_to_the_joint_solve(model):
+@pytest.mark.parametrize("fidelity", ["coarse", "fine"])
+def test_single_root_fields_superpose_to_the_joint_solve(model, fidelity):
     """The identity the root-site search rests on: the activation from several roots with delays
     is the pointwise minimum of the single-root activations shifted by their delays (eikonal
     solutions are distances from the nearest source). On the discrete coarse model the two differ
     only where fronts meet, where the joint solve's local updates combine two fronts and come out
-    earlier (a monotone scheme: never later): measured 99th percentile 0.31 ms, max 2.6 ms at a
-    few collision nodes; bounds: never later, 99th percentile < 0.5 ms, > 0.5 ms at < 2 % of nodes."""
+    earlier (a monotone scheme: never later): measured on the 2 mm model 99th percentile 0.31 ms,
+    max 2.6 ms at a few collision nodes (1 mm: 0.10 ms, 2.3 ms); bounds for both models: never
+    later, 99th percentile < 0.5 ms, > 0.5 ms at < 2 % of nodes."""
     p = EpParameters()
-    coarse = model.coarse
-    nodes = coarse.snap([r.ventricle for r in p.roots], model.root_positions(p))
     delays = np.array([r.delay_ms for r in p.roots])
-    joint = coarse.solve([p], [(nodes, delays)])[0]
-    single = coarse.solve([p] * len(nodes), [(np.array([n]), np.zeros(1)) for n in nodes])
+    if fidelity == "coarse":
+        nodes = model.coarse.snap([r.ventricle for r in p.roots], model.root_positions(p))
+        solve = model.coarse.solve
+    else:
+        nodes = model.model.root_nodes(p)[0]
+
+        def solve(params, roots):
+            return model.model.ventricular_batch(params, roots, head_wave=False)
+    joint = solve([p], [(nodes, delays)])[0]
+    single = solve([p] * len(nodes), [(np.array([n]), np.zeros(1)) for n in nodes])
     superposed = (single + delays[:, None]).min(axis=0) - delays.min()
     d = joint - superposed
     print("joint - superposed ms: min", d.min(), "99th percentile |d|", np.percentile(np.abs(d), 99))
-    assert d.max() < 1e-9
+    assert d.max() < 1e-3  # the iterative solver's tolerance (measured 3e-5 ms on the 1 mm model)
     assert np.percentile(np.abs(d), 99) < 0.5 and np.mean(np.abs(d) > 0.5) < 0.02
 
 
-def test_root_site_search_moves_a_displaced_root_back(model):
+@pytest.mark.parametrize("fidelity", ["coarse", pytest.param("fine", marks=pytest.mark.slow)])
+def test_root_site_search_moves_a_displaced_root_back(model, fidelity):
     """Noisy synthetic ECG of parameters whose anterior root sits on a node of the 4 x 4 candidate
     grid; the search starts with that root in the opposite corner of its box (38 mm away) and a
-    wrong delay, the coarse model space-mapped at the truth. It must put the root back within 5 mm
-    and its delay within 4 ms, lower the loss, and leave the velocities and the other roots alone
-    (they are already best)."""
+    wrong delay, the coarse model space-mapped at the truth (or the 1 mm model: slow, ~70 fine
+    solves). It must put the root back within 5 mm and its delay within 4 ms, reach the truth's
+    loss (within 5 %: another root may trade a grid step for the noise, as the septal one did by
+    11 mm on the 1 mm model at an equal loss) and leave the velocities alone."""
     from dataclasses import replace as dc_replace
 
     from cardiotwin.calibration.objective import LEAD_IN_MS
@@ -327,21 +339,24 @@ def test_root_site_search_moves_a_displaced_root_back(model):
     prob = _QrsProblem(model, target, space, base, Mismatch(target, "QRS", lead_in_ms=LEAD_IN_MS),
                        {"coarse": 0, "fine": 0, "atrial": 0, "ecg": 0})
     prob.correction = model.ventricular([truth], "fine")[0] - model.ventricular([truth], "coarse")[0]
-    moved = dc_replace(true_root, apicobasal=0.45, rotational=1.2, delay_ms=-6.0)
+    moved = dc_replace(true_root, apicobasal=0.45, rotational=1.2, delay_ms=-4.0)  # the true 4 ms is a step away
     start = truth.with_values(roots=tuple(moved if j == k else r for j, r in enumerate(truth.roots)))
     x0 = space.to_unit(start)
     history: list = []
-    x, f, n = root_site_search(prob, x0, n_grid=4, cycles=2, history=history)
+    x, f, n = root_site_search(prob, x0, n_grid=4, cycles=2, history=history, fidelity=fidelity)
     found = space.to_params(x, base)
     d = np.linalg.norm(model.root_positions(found) - model.root_positions(truth), axis=1)
     print("root-site search:", history[-1], "distances mm", d.round(1),
           "start", np.linalg.norm(model.root_positions(start)[k] - model.root_positions(truth)[k]).round(1))
-    assert history[-1]["kept"] and f < history[-1]["loss_before"]
+    truth_loss = float(prob.loss(fidelity)(space.to_unit(truth)[None])[0])
+    assert history[-1]["kept"] and f < history[-1]["loss_before"] and f <= 1.05 * truth_loss
     assert d[k] < 5.0 and abs(found.roots[k].delay_ms - 4.0) <= 4.0
-    assert np.all(np.delete(d, k) < 5.0) and np.array_equal(x[:4], x0[:4])
+    assert np.array_equal(x[:4], x0[:4])
     assert n == sum(history[-1]["candidates"]) + 2
     with pytest.raises(InvalidParameterError, match="n_grid"):
         root_site_search(prob, x0, n_grid=1)
+    with pytest.raises(InvalidParameterError, match="fidelity"):
+        root_site_search(prob, x0, fidelity="medium")
 
 
 def test_overrun_root_is_not_effective(model):

@@ -391,7 +391,7 @@ def _multistart(loss, x_default, budget, seed, starts, history, clock) -> Optimi
 
 
 def _qrs_stage(cm, target, base, mismatch, budget, seed, counts, history, *, x0=None, sigma0=0.3,
-               fine_budget=0, mapping_rounds=2, starts=1, pose_budget=0, clock=None, root_sites=8):
+               fine_budget=0, mapping_rounds=2, starts=1, pose_budget=0, clock=None, root_sites=8, fine_root_sites=0):
     clock = time.perf_counter() if clock is None else clock
     space = SearchSpace.for_stage("QRS", base)
     base = space.base
@@ -439,6 +439,8 @@ def _qrs_stage(cm, target, base, mismatch, budget, seed, counts, history, *, x0=
         best_x, best_f = candidates[k], float(fits.loss[k])
         history.append({"stage": "QRS fine check", "evaluations": counts["fine"], "best_loss": best_f,
                         "candidate_losses": fits.loss.tolist(), "time_s": time.perf_counter() - clock})
+    if fine_root_sites:  # the root sites once more on the 1 mm model, which has no coarse bias
+        best_x, best_f, _ = root_site_search(prob, best_x, fine_root_sites, history=history, clock=clock, fidelity="fine")
     if fine_budget >= 8:
         run = cmaes(prob.loss("fine"), best_x, 0.08, fine_budget, seed + 7, popsize=8, label="QRS fine polish",
                     clock=clock)
@@ -542,6 +544,7 @@ def calibrate(
     min_leads: int = MIN_LEADS,
     emulator=None,
     root_sites: int = 8,
+    fine_root_sites: int = 0,
 ) -> CalibrationResult:
     """Calibrate ``twin`` to a patient's ECG (a record, a preprocessed :class:`Beat`, or a
     :class:`Target`); see the module docstring for the stages and the optimiser.
@@ -556,6 +559,8 @@ def calibrate(
     the delineated QRS onset, the compared window starting as early (:mod:`.objective`; a slow QRS
     start hides in the noise). ``root_sites``: grid points per axis of each root's box in the
     discrete root-site search of the first space-mapping round (:mod:`.root_sites`; 0: none).
+    ``fine_root_sites``: the same search with 1 mm single-root fields before the polish (~35
+    fine solves per root at 6; 0: none).
     ``model``: a prebuilt :class:`CalibrationModel` of this twin (reuse across calls).
     ``emulator``: a trained :class:`~cardiotwin.calibration.emulator.Emulator` for
     ``method="ml"`` (trained on the fly, and cached nowhere, when None).
@@ -571,8 +576,9 @@ def calibrate(
     unknown = [s for s in stages if s not in ("QRS", "T", "P")]
     if unknown or not stages:
         raise InvalidParameterError(f"stages must be a non-empty subset of ('QRS', 'T', 'P'), got {stages}")
-    if root_sites < 0 or root_sites == 1:
-        raise InvalidParameterError(f"root_sites must be 0 (off) or >= 2 grid points per axis, got {root_sites}")
+    for name, n in (("root_sites", root_sites), ("fine_root_sites", fine_root_sites)):
+        if n < 0 or n == 1:
+            raise InvalidParameterError(f"{name} must be 0 (off) or >= 2 grid points per axis, got {n}")
     if budget is not None and budget < 8:
         raise InvalidParameterError(f"budget must be at least 8 forward simulations, got {budget}")
     target = ecg_or_beat if isinstance(ecg_or_beat, Target) else Target.from_ecg(ecg_or_beat, min_leads)
@@ -626,7 +632,7 @@ def calibrate(
         params, vent, prob = _qrs_stage(model, target, params, mis, budget, seed, counts, history, x0=x0,
                                         sigma0=sigma0, fine_budget=fine_budget, mapping_rounds=mapping_rounds,
                                         starts=starts, pose_budget=pose_budget if pose else 0, clock=clock,
-                                        root_sites=root_sites)
+                                        root_sites=root_sites, fine_root_sites=fine_root_sites)
         rotation, w12 = prob.rotation_deg, prob.w12
         timings["QRS"] = time.perf_counter() - t
     else:

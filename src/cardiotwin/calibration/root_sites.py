@@ -60,27 +60,61 @@ def _candidates(prob, params: EpParameters, root: RootNode, n_grid: int) -> tupl
     return ab[keep], rot[keep], nodes[keep]
 
 
+class _Fields:
+    """Single-root activation fields of one fidelity: ``solve`` (fine candidate nodes of one
+    ventricle -> (m, nodes) float32 fields, no head-wave delay) and ``activation`` (combined
+    fields (b, nodes) -> ventricular activation (b, fine ventricular nodes) as the QRS problem's
+    evaluations of that fidelity give it)."""
+
+    def __init__(self, prob, params: EpParameters, fidelity: str):
+        self.prob, self.params, self.fidelity = prob, params, fidelity
+        cm = prob.cm
+        if fidelity == "coarse":
+            self.n_nodes = cm.coarse.n_points
+        else:
+            self.n_nodes = cm.model.ventricles.nodes.size
+            self._band = cm.model.band.delay([params], cm.model.ventricles.nodes)
+
+    def solve(self, ventricle: str, nodes: np.ndarray) -> np.ndarray:
+        cm, single = self.prob.cm, [np.zeros(1)] * len(nodes)
+        if self.fidelity == "coarse":
+            cnodes = cm.coarse.snap([ventricle] * len(nodes), cm.twin.heart.points[nodes])
+            out = cm.coarse.solve([self.params] * len(nodes), [(np.array([c]), d) for c, d in zip(cnodes, single)])
+        else:  # in batches: the fine solver's memory grows with the batch
+            out = np.concatenate([cm.model.ventricular_batch([self.params] * len(part), [(np.array([n]), single[0]) for n in part],
+                                                             head_wave=False).astype(np.float32)
+                                  for part in np.array_split(nodes, int(np.ceil(len(nodes) / _CHUNK)))])
+        self.prob.counts[self.fidelity] += len(nodes)
+        return out.astype(np.float32, copy=False)
+
+    def activation(self, combined: np.ndarray) -> np.ndarray:
+        if self.fidelity == "coarse":
+            return self.prob.corrected(self.prob.cm.coarse.to_fine(combined.astype(float), [self.params]))
+        vent = combined + self._band
+        return vent - vent.min(axis=1, keepdims=True)
+
+
 def root_site_search(prob, x: np.ndarray, n_grid: int = 8, cycles: int = 3, history: list | None = None,
-                     clock: float | None = None) -> tuple[np.ndarray, float, int]:
+                     clock: float | None = None, fidelity: str = "coarse") -> tuple[np.ndarray, float, int]:
     """Move the root nodes of unit-cube point ``x`` of ``prob`` (a QRS problem of
-    :mod:`.optimise`) to better sites and delays (module docstring). Returns the new point, its
-    coarse loss (a full solve) and the number of coarse eikonal solves spent."""
+    :mod:`.optimise`) to better sites and delays (module docstring), with single-root fields of the
+    coarse model (space-mapped) or of the fine model. Returns the new point, its loss (a full
+    solve of that fidelity) and the number of eikonal solves spent."""
     if n_grid < 2 or cycles < 1:
         raise InvalidParameterError(f"the root-site search needs n_grid >= 2 and cycles >= 1, got {n_grid}, {cycles}")
+    if fidelity not in ("coarse", "fine"):
+        raise InvalidParameterError(f"fidelity must be 'coarse' or 'fine', got {fidelity!r}")
     clock = time.perf_counter() if clock is None else clock
-    space, coarse = prob.space, prob.cm.coarse
+    space = prob.space
     params = space.to_params(x, prob.base)
     roots = params.roots
-    pts = prob.cm.twin.heart.points
+    model = _Fields(prob, params, fidelity)
     cands, fields = [], []
     for r in roots:
         ab, rot, nodes = _candidates(prob, params, r, n_grid)
-        cnodes = coarse.snap([r.ventricle] * len(nodes), pts[nodes])
-        fields.append(coarse.solve([params] * len(nodes), [(np.array([c]), np.zeros(1)) for c in cnodes])
-                      .astype(np.float32))
+        fields.append(model.solve(r.ventricle, nodes))
         cands.append((ab, rot, nodes))
     n_solves = sum(len(f) for f in fields)
-    prob.counts["coarse"] += n_solves
     current = prob.cm.model.root_nodes(params)[0]
     site = [int(np.flatnonzero(c[2] == n)[0]) for c, n in zip(cands, current)]
     delay = np.array([r.delay_ms for r in roots], dtype=float)
@@ -88,11 +122,11 @@ def root_site_search(prob, x: np.ndarray, n_grid: int = 8, cycles: int = 3, hist
 
     def losses(k: int, sites: np.ndarray, delays: np.ndarray) -> np.ndarray:
         others = [delay[j] + fields[j][site[j]] for j in range(len(roots)) if j != k]
-        held = np.min(others, axis=0) if others else np.full(coarse.n_points, np.inf, dtype=np.float32)
+        held = np.min(others, axis=0) if others else np.full(model.n_nodes, np.inf, dtype=np.float32)
         out = []
         for s in range(0, len(sites), _CHUNK):
             tc = np.minimum(held[None], fields[k][sites[s:s + _CHUNK]] + delays[s:s + _CHUNK, None].astype(np.float32))
-            out.append(prob.fit(prob.corrected(coarse.to_fine(tc.astype(float), [params]))).loss)
+            out.append(prob.fit(model.activation(tc)).loss)
         return np.concatenate(out)
 
     f_cur = float(losses(0, np.array([site[0]]), np.array([delay[0]]))[0])
@@ -113,10 +147,10 @@ def root_site_search(prob, x: np.ndarray, n_grid: int = 8, cycles: int = 3, hist
                                                  delay_ms=float(d) if fr else r.delay_ms)
                                          for r, c, s, d, fr in zip(roots, cands, site, delay, free)))
     x_new = space.to_unit(new)
-    both = prob.loss("coarse")(np.stack([np.asarray(x, dtype=float), x_new]))
+    both = prob.loss(fidelity)(np.stack([np.asarray(x, dtype=float), x_new]))
     keep = bool(both[1] < both[0])
     if history is not None:
-        history.append({"stage": "QRS root sites", "candidates": [len(f) for f in fields], "ecg_evaluations": n_evals,
+        history.append({"stage": f"QRS root sites ({fidelity})", "candidates": [len(f) for f in fields], "ecg_evaluations": n_evals,
                         "cycles": n_cycles, "loss_fields_start": f_start, "loss_fields_end": f_cur,
                         "loss_before": float(both[0]), "loss_after": float(min(both)), "kept": keep,
                         "time_s": time.perf_counter() - clock})
