@@ -43,7 +43,9 @@ Tech 52:337; Koziel et al. 2006): the fine solution at the current best point gi
 field dT = T_fine - T_coarse which is added to every later coarse evaluation, and a short,
 narrower CMA-ES restart re-optimises the corrected coarse model; ``mapping_rounds`` such rounds,
 then the best fine candidate wins. ``coarse_edge_mm=None`` runs the whole QRS stage on the 1 mm
-model instead.
+model instead. The 2 mm model can misjudge root sites (on one recovery seed it scored the hidden
+truth 8x worse than the 1 mm model did), so ``fine_root_sites`` repeats the root-site search with
+1 mm single-root fields before the optional 1 mm CMA-ES polish (``fine_budget``).
 
 **Heart orientation** (``pose=True``). When the twin's anatomy or torso is not the patient's, the
 heart's rotation in the torso (:mod:`.pose`) joins the QRS stage: with the activation held, CMA-ES
