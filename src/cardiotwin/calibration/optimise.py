@@ -427,8 +427,7 @@ def _qrs_stage(cm, target, base, mismatch, budget, seed, counts, history, *, x0=
             prob.correction = fine - coarse_t
             x_r = run.x
             if root_sites and r == 0:  # roots stuck in the wrong part of their boxes, moved in one search
-                x_r, _, n_rs = root_site_search(prob, run.x, root_sites, history=history, clock=clock)
-                rest -= n_rs
+                x_r = root_site_search(prob, run.x, root_sites, history=history, clock=clock)[0]
             n_r = max(rest // (mapping_rounds - r), 24)
             run = cmaes(prob.loss("coarse"), x_r, 0.08, n_r, seed + 101 * (r + 1), label=f"QRS mapped {r + 1}",
                         clock=clock)
@@ -551,8 +550,10 @@ def calibrate(
     """Calibrate ``twin`` to a patient's ECG (a record, a preprocessed :class:`Beat`, or a
     :class:`Target`); see the module docstring for the stages and the optimiser.
 
-    ``budget``: coarse (or, with ``coarse_edge_mm=None``, fine) forward simulations of the QRS
-    stage (default 1200; the ML route uses a quarter by default). ``starts``: local CMA-ES searches
+    ``budget``: coarse (or, with ``coarse_edge_mm=None``, fine) CMA-ES evaluations of the QRS
+    stage (default 1200; the ML route uses a quarter by default); the single-root fields of the
+    root-site search come on top (about 4 x (``root_sites``^2 + 1) batched solves) and are counted
+    in ``n_simulations``. ``starts``: local CMA-ES searches
     started from a global Sobol design (1: one search from the default parameters). ``fine_budget``: optional 1 mm
     CMA-ES polish after the coarse stage. ``t_budget``/``p_budget``: evaluations of the T and P
     stages. ``pose``: also fit the heart's rotation in the torso (:mod:`.pose`; for a twin whose
