@@ -75,12 +75,12 @@ class _Fields:
             self._band = cm.model.band.delay([params], cm.model.ventricles.nodes)
 
     def solve(self, ventricle: str, nodes: np.ndarray) -> np.ndarray:
-        cm, single = self.prob.cm, [np.zeros(1)] * len(nodes)
+        cm, t0 = self.prob.cm, np.zeros(1)  # each candidate alone, started at 0
         if self.fidelity == "coarse":
             cnodes = cm.coarse.snap([ventricle] * len(nodes), cm.twin.heart.points[nodes])
-            out = cm.coarse.solve([self.params] * len(nodes), [(np.array([c]), d) for c, d in zip(cnodes, single)])
+            out = cm.coarse.solve([self.params] * len(nodes), [(np.array([c]), t0) for c in cnodes])
         else:  # in batches: the fine solver's memory grows with the batch
-            out = np.concatenate([cm.model.ventricular_batch([self.params] * len(part), [(np.array([n]), single[0]) for n in part],
+            out = np.concatenate([cm.model.ventricular_batch([self.params] * len(part), [(np.array([n]), t0) for n in part],
                                                              head_wave=False).astype(np.float32)
                                   for part in np.array_split(nodes, int(np.ceil(len(nodes) / _CHUNK)))])
         self.prob.counts[self.fidelity] += len(nodes)

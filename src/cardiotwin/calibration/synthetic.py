@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import signal as sps
 
-from cardiotwin.ecg.signal import Beat, clean, delineate, median_beat, preprocess
+from cardiotwin.ecg.signal import Beat, clean, delineate, median_beat, pq_level, preprocess
 from cardiotwin.electrophysiology.parameters import EpParameters
 from cardiotwin.errors import InvalidParameterError, InvalidSignalError
 from cardiotwin.types import TWELVE_LEADS, Ecg
@@ -82,9 +82,7 @@ def _beat_from_peaks(ecg: Ecg, r_peaks: np.ndarray) -> Beat:
     beat = median_beat(filtered, np.asarray(r_peaks, dtype=np.int64))
     fid = delineate(beat)
     fs = beat.ecg.fs
-    q = int(round(fid.qrs_on_ms * fs / 1000.0))
-    a, b = max(0, q - int(round(0.020 * fs))), max(1, q - int(round(0.005 * fs)))
-    level = beat.ecg.signals[:, a:b].mean(axis=1, keepdims=True)
+    level = pq_level(beat.ecg.signals, fid, fs)
     return replace(beat, ecg=Ecg(beat.ecg.signals - level, fs, beat.ecg.leads), beats=beat.beats - level[None],
                    fiducials=fid)
 

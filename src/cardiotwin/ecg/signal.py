@@ -713,6 +713,15 @@ def find_flat_leads(ecg: Ecg, min_amplitude_mv: float = FLAT_LEAD_MV) -> dict[st
     return out
 
 
+def pq_level(signals: np.ndarray, fid: Fiducials, fs: float) -> np.ndarray:
+    """Per-lead isoelectric level (L, 1) of a median beat ``signals`` (L, n): the mean over the PQ
+    junction, 5-20 ms before the delineated QRS onset (the conventional zero of the ECG, Kligfield
+    et al. 2007, Circulation 115:1306)."""
+    q = int(round(fid.qrs_on_ms * fs / 1000.0))
+    a, b = max(0, q - int(round(0.020 * fs))), max(1, q - int(round(0.005 * fs)))
+    return np.asarray(signals, dtype=float)[:, a:b].mean(axis=1, keepdims=True)
+
+
 def preprocess(
     ecg: Ecg,
     leads: Sequence[str] = TWELVE_LEADS,
@@ -781,11 +790,8 @@ def preprocess(
         )
     beat = median_beat(filtered, r_peaks, before_ms, after_ms, min_corr=min_corr)
     fid = delineate(beat)
-    # refer every lead to its PQ junction (5-20 ms before QRS onset): the isoelectric line
     fs = beat.ecg.fs
-    q = int(round(fid.qrs_on_ms * fs / 1000.0))
-    a, b = max(0, q - int(round(0.020 * fs))), max(1, q - int(round(0.005 * fs)))
-    level = beat.ecg.signals[:, a:b].mean(axis=1, keepdims=True)
+    level = pq_level(beat.ecg.signals, fid, fs)
     median = beat.ecg.signals - level
     beats = beat.beats - level[None]
     if derived:
