@@ -108,8 +108,14 @@ class SinusRhythmModel:
         self.band = FastBand.build(mesh, vent)
         self.ventricles = _Part.build(mesh, vent, self.band.regions)
         self._gpu = self._gpu_solver(backend)
-        # root candidates: endocardial nodes of each ventricle, with their UVC
-        self._roots = {side: np.flatnonzero(pd["endocardium"] == ENDOCARDIUM[side]) for side in ("lv", "rv")}
+        # root candidates: endocardial nodes of each ventricle that carry that ventricle's own UVC.
+        # UVC give the septum to the LV (Bayer et al. 2018), so the RV's septal surface has LV
+        # rotational coordinates; were it a candidate, an RV root moved continuously in its
+        # coordinates would jump between free wall and septum (~12 mm apart on the demo twin, a cliff
+        # in the calibration's loss). RV roots therefore live on the RV free-wall endocardium.
+        endo, rv_side = pd["endocardium"], pd["uvc_transventricular"] > 0
+        self._roots = {"lv": np.flatnonzero(endo == ENDOCARDIUM["lv"]),
+                       "rv": np.flatnonzero((endo == ENDOCARDIUM["rv"]) & rv_side)}
         atrial = np.isin(mesh.tags, lab.labels_of(ATRIA))
         self.atria = None
         if atrial.any() and "fibre_region" in mesh.cell_data:
