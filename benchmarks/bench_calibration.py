@@ -115,7 +115,9 @@ def recovery(cm: CalibrationModel, seed: int, method: str = "cmaes", emulator=No
     out = {"seed": seed, "method": method, "beat_route": route, "median_qrs_corr": res.median_correlation("QRS"),
            "per_lead_qrs_corr": res.correlations("QRS"), "qrs_loss": float(res.fits["QRS"].loss[0]),
            "truth_qrs_loss": float(truth_fit.loss[0]), "truth_median_qrs_corr": float(np.median(truth_fit.correlation)),
-           **err, "qrs_time_s": res.timings.get("QRS"), "n_simulations": res.n_simulations, "lag_ms": res.lag_ms}
+           **err, "qrs_time_s": res.timings.get("QRS"), "n_simulations": res.n_simulations, "lag_ms": res.lag_ms,
+           "parameters": res.params.as_dict(), "truth_parameters": truth.as_dict(),
+           "qrs_stages": [h for h in res.history if "loss_before" in h or h["stage"] == "QRS fine check"]}
     worst = max(err["root_distance_mm"].values())
     print(f"recovery seed {seed} ({method}): median QRS r {out['median_qrs_corr']:.3f} (truth {out['truth_median_qrs_corr']:.3f}), "
           f"AT MAE {err['at_mae_ms']:.2f} ms, roots max {worst:.1f} mm (effective roots max "
