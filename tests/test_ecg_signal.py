@@ -21,6 +21,7 @@ from cardiotwin.ecg.signal import (
     detect_r_peaks,
     find_flat_leads,
     median_beat,
+    pq_level,
     powerline_frequency,
     preprocess,
 )
@@ -454,3 +455,29 @@ def test_real_ptb_s0010_sampling_rate_invariance(shared_data):
     for key in ("qrs_ms", "qt_ms", "pr_ms"):
         assert low[key] == pytest.approx(ref[key], abs=10.0), key
     assert low["qrs_axis_deg"] == pytest.approx(ref["qrs_axis_deg"], abs=2.0)
+
+
+def test_isoelectric_level_comes_from_the_flat_pr_segment_not_a_slow_qrs_start():
+    """A beat with a flat PR segment at a known level, then a slow 30 ms QRS start (a ramp to
+    0.15 mV) that the delineation missed (onset at the ramp's end): the level must be the PR
+    segment's (to the noise, 0.01 mV), where a fixed window 5-20 ms before the onset would read
+    the ramp (> 0.05 mV off)."""
+    fs, n = 1000.0, 700
+    t = np.arange(n, dtype=float)
+    rng = np.random.default_rng(3)
+    level = np.array([0.2, -0.1, 0.05])[:, None]
+    x = np.repeat(level, n, axis=1)
+    x += np.array([0.12, 0.08, -0.1])[:, None] * np.exp(-0.5 * ((t - 160.0) / 20.0) ** 2)  # P wave at 160 ms
+    ramp = np.clip((t - 270.0) / 30.0, 0.0, 1.0) * (t < 300)
+    x += np.array([0.15, -0.15, 0.1])[:, None] * ramp  # slow start 270-300 ms
+    x[:, 300:380] += np.array([1.0, -0.8, 0.6])[:, None] * np.sin(np.pi * (t[300:380] - 300) / 80.0)
+    x += rng.normal(0.0, 0.005, x.shape)
+    fid = Fiducials(qrs_on_ms=300.0, r_ms=340.0, qrs_off_ms=380.0, t_peak_ms=550.0, t_end_ms=650.0,
+                    p_on_ms=110.0, p_peak_ms=160.0, p_off_ms=215.0)
+    got = pq_level(x, fid, fs)
+    assert got.shape == (3, 1)
+    assert np.abs(got - level).max() < 0.01
+    fixed = x[:, 280:295].mean(axis=1, keepdims=True)
+    assert np.abs(fixed - level).max() > 0.05
+    no_p = Fiducials(qrs_on_ms=300.0, r_ms=340.0, qrs_off_ms=380.0, t_peak_ms=550.0, t_end_ms=650.0)
+    assert np.abs(pq_level(x, no_p, fs) - level).max() < 0.01

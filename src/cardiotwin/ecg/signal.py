@@ -51,6 +51,9 @@ P_MIN_CORR = 0.75
 NOISY_BEAT_MV = 0.05
 """A beat is rejected as noisy only if its RMS residual from the template exceeds this (mV) as well."""
 
+PQ_WINDOW_MS = 16.0
+"""Length of the PR-segment stretch the isoelectric level is averaged over (:func:`pq_level`)."""
+
 _LIMB_DERIVABLE = ("III", "aVR", "aVL", "aVF")
 
 
@@ -714,12 +717,29 @@ def find_flat_leads(ecg: Ecg, min_amplitude_mv: float = FLAT_LEAD_MV) -> dict[st
 
 
 def pq_level(signals: np.ndarray, fid: Fiducials, fs: float) -> np.ndarray:
-    """Per-lead isoelectric level (L, 1) of a median beat ``signals`` (L, n): the mean over the PQ
-    junction, 5-20 ms before the delineated QRS onset (the conventional zero of the ECG, Kligfield
-    et al. 2007, Circulation 115:1306)."""
-    q = int(round(fid.qrs_on_ms * fs / 1000.0))
-    a, b = max(0, q - int(round(0.020 * fs))), max(1, q - int(round(0.005 * fs)))
-    return np.asarray(signals, dtype=float)[:, a:b].mean(axis=1, keepdims=True)
+    """Per-lead isoelectric level (L, 1) of a median beat ``signals`` (L, n): the mean over the
+    flattest ``PQ_WINDOW_MS`` stretch of the PR segment (smallest peak-to-peak range summed over
+    leads), searched from halfway between the P peak and the P offset (60 ms before the QRS onset
+    without a P wave) to 5 ms before the delineated QRS onset.
+
+    The PQ junction is the conventional zero of the ECG (Kligfield et al. 2007, Circulation
+    115:1306). A fixed window just before the delineated onset is not enough: a slow,
+    low-amplitude QRS start (one root activating alone for tens of ms) lies below the delineation
+    threshold, the onset is found late, and such a window sits on the slow start and shifts the
+    whole lead by its amplitude (0.1-0.2 mV in V1/V2 of the demo)."""
+    signals = np.asarray(signals, dtype=float)
+    ms = fs / 1000.0
+    width = max(2, int(round(PQ_WINDOW_MS * ms)))
+    stop = max(width, int(round((fid.qrs_on_ms - 5.0) * ms)))
+    if fid.has_p and fid.p_peak_ms is not None and fid.p_off_ms is not None:
+        start_ms = 0.5 * (fid.p_peak_ms + fid.p_off_ms)
+    else:
+        start_ms = fid.qrs_on_ms - 60.0
+    start = int(np.clip(round(start_ms * ms), 0, stop - width))
+    seg = signals[:, start:stop]
+    windows = np.lib.stride_tricks.sliding_window_view(seg, width, axis=1)  # (L, n_win, width)
+    k = int(np.argmin(np.ptp(windows, axis=2).sum(axis=0)))
+    return seg[:, k:k + width].mean(axis=1, keepdims=True)
 
 
 def preprocess(
