@@ -31,7 +31,8 @@ from cardiotwin.errors import InvalidParameterError
 __all__ = ["ROOT_BOXES", "DELAY_RANGE_MS", "Dimension", "SearchSpace"]
 
 #: (apicobasal range, rotational range in rad) of each named root (UVC: 0 apex .. 1 base; rotational
-#: 0 septum, > 0 anterior; the RV's own rotational coordinate spans about -1.8 .. 1.8)
+#: 0 septum, > 0 anterior; the RV's own rotational coordinate spans about -1.8 .. 1.8 over the RV free wall,
+#: where RV roots are placed: the RV septal surface carries LV coordinates)
 ROOT_BOXES: dict[str, tuple[tuple[float, float], tuple[float, float]]] = {
     "lv_anterior_paraseptal": ((0.45, 0.9), (0.15, 1.2)),
     "lv_septal_central": ((0.25, 0.75), (-0.45, 0.45)),

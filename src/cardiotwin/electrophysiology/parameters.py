@@ -42,7 +42,8 @@ class Spec:
 class RootNode:
     """A sinus-rhythm root node on the ventricular endocardium, in universal ventricular coordinates:
     ``apicobasal`` in [0, 1], ``rotational`` in radians (0 septum, > 0 anterior), ``ventricle``
-    "lv" or "rv", activated ``delay_ms`` after the earliest root."""
+    "lv" or "rv", activated ``delay_ms`` after the earliest root. An "rv" root lies on the RV
+    free-wall endocardium, in the RV's own coordinates (the RV septal surface has LV coordinates)."""
 
     name: str
     apicobasal: float
