@@ -104,9 +104,8 @@ class CoarseVentricles:
         self.mesh = coarse.with_fields(point_data=fields, cell_data=cdata)
         self.model = SinusRhythmModel(self.mesh, {})
         self._endo = {}  # per ventricle: KD-tree of its coarse endocardial nodes, and their ids
-        on_side = {"lv": fields["uvc_transventricular"] < 0, "rv": fields["uvc_transventricular"] > 0}
-        for side in ("lv", "rv"):  # RV roots on the free wall, as the fine model places them
-            ids = np.flatnonzero((flag == ENDOCARDIUM[side]) & on_side[side])
+        for side in ("lv", "rv"):  # the coarse model's own root candidates (RV: free wall), as the fine model's
+            ids = self.model.root_candidates(side)
             self._endo[side] = (cKDTree(coarse.points[ids]), ids)
         # 3: P1 interpolation coarse -> fine ventricular nodes
         elem, bary = locate(coarse.points, coarse.cells, fine_pts, clamp=True)

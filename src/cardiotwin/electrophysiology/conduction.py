@@ -173,12 +173,16 @@ class SinusRhythmModel:
 
     # --------------------------------------------------------------------------- parameters
 
+    def root_candidates(self, ventricle: str) -> np.ndarray:
+        """Node ids where roots of ``ventricle`` ("lv"/"rv") may sit: its endocardium, the RV's free wall only."""
+        return self._roots[ventricle]
+
     def root_nodes(self, params: EpParameters) -> tuple[np.ndarray, np.ndarray]:
         """Mesh node of each root node (nearest endocardial node in (apicobasal, angle)) and its delay."""
         pd = self.mesh.point_data
         nodes, delays = [], []
         for root in params.roots:
-            cand = self._roots[root.ventricle]
+            cand = self.root_candidates(root.ventricle)
             if len(cand) == 0:
                 raise AnatomyError(f"root node {root.name!r} is in the {root.ventricle.upper()}, which has no "
                                    "endocardial nodes on this mesh: place it in the other ventricle")
