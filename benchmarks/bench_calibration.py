@@ -11,7 +11,7 @@
    estimated root), wall time and forward simulations;
 3. **optimiser vs ML**: the same targets calibrated from the amortised-inference network's estimate
    (``method="ml"``, a quarter of the budget), with the network's one-off cost (population +
-   training) reported separately; both routes end with the same 1 mm CMA-ES polish (``--fine-budget``);
+   training) reported separately; both routes end with the same 1 mm Levenberg-Marquardt refinement (``--fine-budget``);
 4. **real ECGs** (``../shared/data``; the anatomy is the phantom's, not the patient's): beats and
    fiducials found, and the median per-lead QRS correlation after calibration (target >= 0.85), with
    per-lead gains by default (``--real-gain``: the phantom's electrodes are not the patient's) and
@@ -37,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cardiotwin.calibration import CalibrationModel, SearchSpace, Target, calibrate, recovery_errors
+from cardiotwin.calibration import REFINEMENT, CalibrationModel, SearchSpace, Target, calibrate, recovery_errors
 from cardiotwin.calibration.objective import LEAD_IN_MS, Mismatch, pearson
 from cardiotwin.calibration.synthetic import synthetic_beat
 from cardiotwin.ecg.signal import preprocess
@@ -191,9 +191,9 @@ def main() -> None:
                          "lie as the patient's)")
     ap.add_argument("--out", type=Path, default=RESULTS, help="JSON results file")
     ap.add_argument("--population", type=int, default=1500)
-    ap.add_argument("--fine-budget", type=int, default=150, help="1 mm CMA-ES polish of the recoveries")
-    ap.add_argument("--fine-root-sites", type=int, default=6,
-                    help="grid points per axis of the 1 mm root-site search before the polish (0: off)")
+    ap.add_argument("--fine-budget", type=int, default=REFINEMENT["fine_budget"], help="1 mm solves of the Levenberg-Marquardt refinement of the recoveries")
+    ap.add_argument("--fine-root-sites", type=int, default=REFINEMENT["fine_root_sites"],
+                    help="grid points per axis of the 1 mm root-site search before the refinement (0: off)")
     ap.add_argument("--root-sites", type=int, default=8, help="grid points per axis of each root box in the root-site search (0: off)")
     ap.add_argument("--records", nargs="*", help="only the real records whose names contain one of these")
     ap.add_argument("--skip-real", action="store_true")

@@ -121,6 +121,26 @@ def test_mismatch_fixed_lag_and_windows(target):
         mis(np.zeros((1, 12, 3)))
 
 
+@pytest.mark.parametrize("gain", ["global", "lead", "none"])
+def test_mismatch_residuals_reproduce_the_loss(target, gain):
+    """The least-squares form of the mismatch used by the Levenberg-Marquardt refinement is exact:
+    at a fixed lag, |r_corr|^2 + w_rmse |r_rmse| equals the loss, and |r_corr|^2 the correlation term
+    (1 - r = |u - v|^2 / 2 for centred unit vectors), to rounding (1e-10)."""
+    mis = Mismatch(target, "QRS", gain=gain, corr_weight=0.7, rmse_weight=1.3, lead_in_ms=20.0)
+    rng = np.random.default_rng(3)
+    sims = _segment(target, mis, 3.0) * rng.uniform(0.3, 2.0, (4, 12, 1)) + rng.normal(0, 0.1, (4, 12, mis.n_samples))
+    for lag in (-5.0, 0.0, 7.0):
+        fit = mis(sims, lag_ms=lag)
+        r_c, r_r = mis.residuals(sims, lag)
+        assert r_c.shape == r_r.shape == (4, 12 * mis.n)
+        loss = (r_c**2).sum(axis=1) + 1.3 * np.linalg.norm(r_r, axis=1)
+        np.testing.assert_allclose(loss, fit.loss, rtol=0, atol=1e-10)
+        np.testing.assert_allclose((r_c**2).sum(axis=1), 0.7 * (1 - fit.correlation).mean(axis=1), atol=1e-10)
+        np.testing.assert_allclose(np.linalg.norm(r_r, axis=1), fit.nrmse, atol=1e-10)
+    with pytest.raises(InvalidParameterError, match="segments"):
+        mis.residuals(np.zeros((1, 12, 3)), 0.0)
+
+
 def test_target_needs_leads_and_fiducials(target):
     from cardiotwin.ecg.signal import Beat
 
@@ -192,12 +212,14 @@ def test_multistart_escapes_the_default_basin():
     assert np.array_equal(runs[0].x, runs[1].x) and runs[0].n_evals <= 600
 
 
-def test_root_sites_options_are_checked(target):
+def test_root_and_refinement_options_are_checked(target):
     for bad in (-1, 1):
         with pytest.raises(InvalidParameterError, match="root_sites"):
             calibrate(None, target, root_sites=bad)
         with pytest.raises(InvalidParameterError, match="fine_root_sites"):
             calibrate(None, target, fine_root_sites=bad)
+    with pytest.raises(InvalidParameterError, match="fine_budget must be 0 .* at least 20"):
+        calibrate(None, target, fine_budget=10)
 
 
 # ------------------------------------------------------------------------------ bad input (no twin)
@@ -268,7 +290,7 @@ def recovery(model):
 
 def test_parameter_recovery_small_budget(model, recovery):
     """Hidden QRS parameters (seed 1), noisy record, 600 coarse evaluations + 1 mapping round. The
-    benchmark (1200 evaluations + a 1 mm polish, three seeds) asks median r >= 0.95, AT MAE < 5 ms,
+    benchmark (1200 evaluations + a 1 mm refinement, several seeds) asks median r >= 0.95, AT MAE < 5 ms,
     roots within 10 mm; with this budget the bounds are looser: median QRS r >= 0.92, AT MAE < 8 ms
     (measured 0.960 and 4.9 ms; 360 evaluations gave 0.885 and 10.3 ms), and the activation must be
     closer to the truth than the uncalibrated defaults' (12.8 ms)."""
@@ -279,9 +301,10 @@ def test_parameter_recovery_small_budget(model, recovery):
     print("recovery", route, result.median_correlation("QRS"), err, result.timings, result.n_simulations)
     assert result.median_correlation("QRS") >= 0.92
     assert err["at_mae_ms"] < 8.0
-    default = recovery_errors(model, truth, SearchSpace.for_stage("QRS").base)
-    print("default parameters: AT MAE", default["at_mae_ms"])
-    assert err["at_mae_ms"] < default["at_mae_ms"]
+    t_true, t_default = model.ventricular([truth, SearchSpace.for_stage("QRS").base], "fine")
+    default_mae = float(np.mean(np.abs(t_true - t_default)))  # as recovery_errors takes it
+    print("default parameters: AT MAE", default_mae)
+    assert err["at_mae_ms"] < default_mae
     sites = next(h for h in result.history if h["stage"] == "QRS root sites (coarse)")
     assert result.n_simulations["coarse"] <= 600 + 4 + sum(sites["candidates"]) + 2
     assert result.n_simulations["fine"] <= 6
@@ -360,6 +383,42 @@ def test_root_site_search_moves_a_displaced_root_back(model, fidelity):
         root_site_search(prob, x0, n_grid=1)
     with pytest.raises(InvalidParameterError, match="fidelity"):
         root_site_search(prob, x0, fidelity="medium")
+
+
+def test_levenberg_marquardt_follows_the_velocity_site_valley(model):
+    """Noisy synthetic ECG of slow-myocardium parameters; the refinement starts from the truth with
+    all four velocities and the three relative delays displaced (the kind of point the global stage
+    leaves: a faster myocardium traded against delays), on the coarse model space-mapped at the
+    truth (cheap; the calibration runs it on the 1 mm model). It must come back to about the
+    truth's loss (within 10 %; the noise moves the optimum a little) with the velocity and delay
+    errors at least halved, within its budget, and say what it did. Measured: see the print."""
+    from cardiotwin.calibration.objective import LEAD_IN_MS
+    from cardiotwin.calibration.optimise import _QrsProblem
+    from cardiotwin.calibration.refine import levenberg_marquardt
+    from cardiotwin.calibration.synthetic import synthetic_beat
+
+    space = SearchSpace.for_stage("QRS")
+    truth = space.base.with_values(cv_fibre=0.45, cv_transverse=0.22)
+    beat, _ = synthetic_beat(model, truth, np.random.default_rng(7))
+    target = Target.from_beat(beat)
+    prob = _QrsProblem(model, target, space, space.base, Mismatch(target, "QRS", lead_in_ms=LEAD_IN_MS),
+                       {"coarse": 0, "fine": 0, "atrial": 0, "ecg": 0})
+    prob.correction = model.ventricular([truth], "fine")[0] - model.ventricular([truth], "coarse")[0]
+    xt = space.to_unit(truth)
+    moved = [i for i, n in enumerate(space.names) if not n.endswith(("apicobasal", "rotational"))]
+    x0 = xt.copy()
+    x0[moved] = np.clip(xt[moved] + np.where(xt[moved] < 0.7, 0.15, -0.15), 0.0, 1.0)
+    history: list = []
+    x, f, n = levenberg_marquardt(prob, x0, 120, fidelity="coarse", history=history)
+    f_truth, f0 = prob.loss("coarse")(np.stack([xt, x0]))
+    e0, e1 = np.abs(x0 - xt)[moved].max(), np.abs(x - xt)[moved].max()
+    print("Levenberg-Marquardt:", history[-1], "truth loss", f_truth, "velocity/delay error (unit)", e0, "->", e1)
+    assert f0 > 2 * f_truth and f <= 1.1 * f_truth and e1 < 0.5 * e0
+    assert n <= 120 and history[-1]["solves"] == n and history[-1]["loss_after"] == f
+    with pytest.raises(InvalidParameterError, match="budget"):
+        levenberg_marquardt(prob, x0, 10)
+    with pytest.raises(InvalidParameterError, match="fidelity"):
+        levenberg_marquardt(prob, x0, 60, fidelity="medium")
 
 
 def test_overrun_root_is_not_effective(model):

@@ -52,3 +52,12 @@ def test_mesh_command_rejects_labels_off_their_image(tmp_path):
     result = runner.invoke(app, ["mesh", "--labels", str(tmp_path / "labels.nii.gz"), "--image",
                                  str(tmp_path / "image.nii.gz"), "--out", str(tmp_path / "out")])
     assert result.exit_code == 2 and "does not match its image" in result.output
+
+
+def test_calibrate_command_reports_a_missing_twin(tmp_path):
+    ecg = tmp_path / "ecg.csv"
+    ecg.write_text("time_ms,I\n0,0\n")
+    result = runner.invoke(app, ["calibrate", "--twin", str(tmp_path / "nowhere"), "--ecg", str(ecg),
+                                 "--out", str(tmp_path / "out"), "--refine"])
+    assert result.exit_code == 2, result.output
+    assert "error:" in result.output and "nowhere" in result.output and "Traceback" not in result.output

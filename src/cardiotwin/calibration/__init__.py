@@ -6,6 +6,8 @@
   gradients, atrial parameters);
 * :mod:`.coarse` -- a 2 mm ventricle-only model whose parameters transfer to the 1 mm twin;
 * :mod:`.pose` -- the heart's rotation in the torso as extra parameters (lead fields resampled);
+* :mod:`.root_sites` -- discrete root-site search over precomputed single-root activation fields;
+* :mod:`.refine` -- Levenberg-Marquardt refinement of the QRS parameters on the 1 mm model;
 * :mod:`.optimise` -- staged CMA-ES (QRS, then T with activation fixed, then P), multi-fidelity
   with output space mapping; :func:`calibrate` and :func:`write_result`;
 * :mod:`.emulator` -- amortised inference with a neural network (PyTorch, optional) trained on a
@@ -17,11 +19,12 @@ from cardiotwin.calibration.objective import Mismatch, Target, WindowFit
 from cardiotwin.calibration.optimise import (
     CalibrationModel,
     CalibrationResult,
+    REFINEMENT,
     calibrate,
     recovery_errors,
     write_result,
 )
 from cardiotwin.calibration.space import SearchSpace
 
-__all__ = ["Mismatch", "Target", "WindowFit", "CalibrationModel", "CalibrationResult", "calibrate",
+__all__ = ["Mismatch", "Target", "WindowFit", "CalibrationModel", "CalibrationResult", "REFINEMENT", "calibrate",
            "recovery_errors", "write_result", "SearchSpace"]

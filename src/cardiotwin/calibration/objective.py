@@ -264,3 +264,38 @@ class Mismatch:
         rows = np.arange(b)
         return WindowFit(self.window, self.target.leads, loss[rows, best], corr[rows, :, best], nrmse[rows, best],
                          np.ascontiguousarray(g[rows, :, best]), lags[best] / fs * 1000.0)
+
+    def residuals(self, sims: np.ndarray, lag_ms: float) -> tuple[np.ndarray, np.ndarray]:
+        """The mismatch at a fixed lag as residual vectors ``(r_corr, r_rmse)``, each (b, L * n),
+        with ``loss = |r_corr|^2 + rmse_weight * |r_rmse|`` (for least-squares refinement,
+        :mod:`.refine`). Per lead, ``1 - r = |u - v|^2 / 2`` for the centred, unit-norm simulated
+        and measured signals u, v, so ``r_corr = sqrt(corr_weight / 2L) (u - v)``; ``r_rmse`` is the
+        gain-scaled difference normalised as in the NRMSE."""
+        s = np.asarray(sims, dtype=np.float64)
+        if s.ndim == 2:
+            s = s[None]
+        L = len(self.target.leads)
+        if s.ndim != 3 or s.shape[1] != L or s.shape[2] < self.n_samples:
+            raise InvalidParameterError(f"simulated segments must be (b, {L}, >= {self.n_samples}), got {s.shape}")
+        k = int(np.clip(round(lag_ms * self.target.fs / 1000.0), *self.lag_range)) - self.lag_range[0]
+        s = s[:, :, k:k + self.n]
+        m = self.measured
+        sxm, sxx = (s * m).sum(axis=2), (s * s).sum(axis=2)  # (b, L)
+        if self.gain == "global":
+            g = np.maximum(sxm.sum(axis=1, keepdims=True), 0.0) / np.maximum(sxx.sum(axis=1, keepdims=True), 1e-300)
+            norm = np.full(L, np.sqrt(max(float(self._mm.sum()), 1e-300)))
+        elif self.gain == "lead":
+            g = np.maximum(sxm, 0.0) / np.maximum(sxx, 1e-300)
+            norm = np.sqrt(L * np.maximum(self._mm, 1e-300))
+        else:
+            g = np.ones_like(sxm)
+            norm = np.full(L, np.sqrt(max(float(self._mm.sum()), 1e-300)))
+        g = np.broadcast_to(g, sxm.shape)
+        r_rmse = (g[:, :, None] * s - m[None]) / norm[None, :, None]
+        u = s - s.mean(axis=2, keepdims=True)
+        un = np.linalg.norm(u, axis=2, keepdims=True)
+        u = np.where(un > 0, u / np.where(un > 0, un, 1.0), 0.0)
+        v = self._mc / np.maximum(self._mc_norm, 1e-300)[:, None]
+        r_corr = np.sqrt(self.corr_weight / (2.0 * L)) * (u - v[None])
+        b = len(s)
+        return r_corr.reshape(b, -1), r_rmse.reshape(b, -1)

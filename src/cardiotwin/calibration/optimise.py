@@ -45,7 +45,9 @@ narrower CMA-ES restart re-optimises the corrected coarse model; ``mapping_round
 then the best fine candidate wins. ``coarse_edge_mm=None`` runs the whole QRS stage on the 1 mm
 model instead. The 2 mm model can misjudge root sites (on one recovery seed it scored the hidden
 truth 8x worse than the 1 mm model did), so ``fine_root_sites`` repeats the root-site search with
-1 mm single-root fields before the optional 1 mm CMA-ES polish (``fine_budget``).
+1 mm single-root fields before the optional 1 mm refinement (``fine_budget``): Levenberg-Marquardt
+steps with a finite-difference Jacobian of the residual signals (:mod:`.refine`), which follow the
+valley along which slower myocardium trades against root sites and delays.
 
 **Heart orientation** (``pose=True``). When the twin's anatomy or torso is not the patient's, the
 heart's rotation in the torso (:mod:`.pose`) joins the QRS stage: with the activation held, CMA-ES
@@ -68,6 +70,7 @@ from typing import Callable
 import numpy as np
 
 from cardiotwin.calibration.objective import LEAD_IN_MS, MIN_LEADS, Mismatch, Target, WindowFit
+from cardiotwin.calibration.refine import DAMPING_FACTORS, levenberg_marquardt
 from cardiotwin.calibration.root_sites import root_site_search
 from cardiotwin.calibration.space import SearchSpace
 from cardiotwin.ecg.signal import Beat
@@ -77,7 +80,7 @@ from cardiotwin.electrophysiology.repolarisation import apd_field
 from cardiotwin.errors import AnatomyError, InputError, InvalidParameterError
 from cardiotwin.types import TWELVE_LEADS, Ecg
 
-__all__ = ["CalibrationModel", "CalibrationResult", "OptimiserRun", "cmaes", "calibrate", "write_result",
+__all__ = ["CalibrationModel", "CalibrationResult", "OptimiserRun", "REFINEMENT", "cmaes", "calibrate", "write_result",
            "recovery_errors"]
 
 METHODS = ("cmaes", "ml")
@@ -442,12 +445,8 @@ def _qrs_stage(cm, target, base, mismatch, budget, seed, counts, history, *, x0=
                         "candidate_losses": fits.loss.tolist(), "time_s": time.perf_counter() - clock})
     if fine_root_sites:  # the root sites once more on the 1 mm model, which has no coarse bias
         best_x, best_f, _ = root_site_search(prob, best_x, fine_root_sites, history=history, clock=clock, fidelity="fine")
-    if fine_budget >= 8:
-        run = cmaes(prob.loss("fine"), best_x, 0.08, fine_budget, seed + 7, popsize=8, label="QRS fine polish",
-                    clock=clock)
-        history += run.history
-        if run.loss < best_f:
-            best_x, best_f = run.x, run.loss
+    if fine_budget:  # Levenberg-Marquardt on the 1 mm model: the coupled velocities, sites and delays together
+        best_x, best_f, _ = levenberg_marquardt(prob, best_x, fine_budget, history=history, clock=clock)
     params = space.to_params(best_x, base)
     vent = cm.ventricular([params], "fine")
     counts["fine"] += 1
@@ -521,6 +520,11 @@ def _final_fits(target: Target, fitted: Ecg, windows, gain: str, lag_ms: float) 
 # ------------------------------------------------------------------------------ the API
 
 
+REFINEMENT = {"fine_root_sites": 6, "fine_budget": 150}
+"""The 1 mm finish of the QRS stage the recovery benchmark runs: root-site search with 6 x 6
+candidate grids of 1 mm single-root fields, then 150 solves of Levenberg-Marquardt (:mod:`.refine`)."""
+
+
 def calibrate(
     twin,
     ecg_or_beat: Ecg | Beat | Target,
@@ -554,15 +558,16 @@ def calibrate(
     stage (default 1200; the ML route uses a quarter by default); the single-root fields of the
     root-site search come on top (about 4 x (``root_sites``^2 + 1) batched solves) and are counted
     in ``n_simulations``. ``starts``: local CMA-ES searches
-    started from a global Sobol design (1: one search from the default parameters). ``fine_budget``: optional 1 mm
-    CMA-ES polish after the coarse stage. ``t_budget``/``p_budget``: evaluations of the T and P
+    started from a global Sobol design (1: one search from the default parameters). ``fine_budget``: 1 mm solves of the
+    optional Levenberg-Marquardt refinement after the coarse stage (:mod:`.refine`; 0: none,
+    else at least ~20). ``t_budget``/``p_budget``: evaluations of the T and P
     stages. ``pose``: also fit the heart's rotation in the torso (:mod:`.pose`; for a twin whose
     anatomy or torso is not the patient's), ``pose_budget`` ECG evaluations per rotation pass
     (the rotation needs no eikonal solve). ``lead_in_ms``: how far the simulated onset may precede
     the delineated QRS onset, the compared window starting as early (:mod:`.objective`; a slow QRS
     start hides in the noise). ``root_sites``: grid points per axis of each root's box in the
     discrete root-site search of the first space-mapping round (:mod:`.root_sites`; 0: none).
-    ``fine_root_sites``: the same search with 1 mm single-root fields before the polish (~35
+    ``fine_root_sites``: the same search with 1 mm single-root fields before the refinement (~35
     fine solves per root at 6; 0: none).
     ``model``: a prebuilt :class:`CalibrationModel` of this twin (reuse across calls).
     ``emulator``: a trained :class:`~cardiotwin.calibration.emulator.Emulator` for
@@ -582,6 +587,11 @@ def calibrate(
     for name, n in (("root_sites", root_sites), ("fine_root_sites", fine_root_sites)):
         if n < 0 or n == 1:
             raise InvalidParameterError(f"{name} must be 0 (off) or >= 2 grid points per axis, got {n}")
+    if fine_budget and "QRS" in stages:
+        need = SearchSpace.for_stage("QRS", base).ndim + 1 + len(DAMPING_FACTORS)
+        if fine_budget < need:
+            raise InvalidParameterError(f"fine_budget must be 0 (no 1 mm refinement) or at least {need} solves "
+                                        f"(one Levenberg-Marquardt iteration), got {fine_budget}")
     if budget is not None and budget < 8:
         raise InvalidParameterError(f"budget must be at least 8 forward simulations, got {budget}")
     target = ecg_or_beat if isinstance(ecg_or_beat, Target) else Target.from_ecg(ecg_or_beat, min_leads)
