@@ -421,6 +421,21 @@ def test_levenberg_marquardt_follows_the_velocity_site_valley(model):
         levenberg_marquardt(prob, x0, 60, fidelity="medium")
 
 
+def test_synthetic_beat_falls_back_when_the_detector_takes_t_waves(model, monkeypatch):
+    """A detection with the right number of beats but every one on the T wave (~230 ms late; the
+    phantom's steep T waves did this on recovery seed 4) is a failed detection: the synthetic
+    record's known R peaks are used instead, and the beat's QRS is where the simulation put it."""
+    from dataclasses import replace as dc_replace
+
+    import cardiotwin.calibration.synthetic as syn
+
+    detect = syn.preprocess
+    monkeypatch.setattr(syn, "preprocess", lambda ecg, **kw: dc_replace(detect(ecg, **kw), r_peaks=detect(ecg, **kw).r_peaks + 230))
+    beat, route = syn.synthetic_beat(model, EpParameters(), np.random.default_rng(0))
+    assert route == "known_r_peaks"
+    assert beat.fiducials.qrs_off_ms - beat.fiducials.qrs_on_ms < 150.0
+
+
 def test_overrun_root_is_not_effective(model):
     """A root placed on another root's site but firing 15 ms later never excites anything first:
     removing it changes no activation time, so it is flagged not effective (its site is not
