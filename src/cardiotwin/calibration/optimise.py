@@ -313,13 +313,20 @@ class _QrsProblem:
         vent = vent + self.correction[None]
         return vent - vent.min(axis=1, keepdims=True)
 
-    def fit(self, vent: np.ndarray) -> WindowFit:
+    def beats(self, vent: np.ndarray) -> np.ndarray:
+        """Simulated QRS segments (b, L, n) of ventricular activations (b, fine ventricular nodes)."""
         b = len(vent)
         at = self.cm.assemble(None if self.atrial is None else np.repeat(self.atrial, b, 0),
                               np.repeat(self.v_start, b), vent)
-        seg = self.cm.segments(at, self.apd, self.target.leads, self.target.fs, self.mis.span_ms, self.w12)
         self.counts["ecg"] += b
-        return self.mis(seg)
+        return self.cm.segments(at, self.apd, self.target.leads, self.target.fs, self.mis.span_ms, self.w12)
+
+    def segments(self, xs: np.ndarray, fidelity: str) -> np.ndarray:
+        """Simulated QRS segments (b, L, n) of unit-cube points."""
+        return self.beats(self.times(xs, fidelity))
+
+    def fit(self, vent: np.ndarray) -> WindowFit:
+        return self.mis(self.beats(vent))
 
     def loss(self, fidelity: str) -> Callable[[np.ndarray], np.ndarray]:
         return lambda xs: self.fit(self.times(xs, fidelity)).loss
