@@ -20,13 +20,8 @@ costs an elementwise minimum and one ECG evaluation (~15 ms), not an eikonal sol
   mapped to fine endocardial nodes by the model's own rule (duplicates dropped), and its current
   site.
 * Search: block-coordinate descent. For each root in turn every candidate site with the delays
-  current + ``DELAY_STEPS_MS`` (clipped to the box) is evaluated with the other roots held, and the
-  best combination kept; cycles until no root moves. The reference root's delay moves too: only
-  differences of delays count (the model starts the earliest root at 0), so this is all the other
-  roots' delays moving the other way at once, and the found delays are referred back to it at the
-  end. Without it a reference root left overrun (the others firing 10 ms earlier from elsewhere)
-  could not come back to its true site, where it must fire with them (a recovery seed stuck 13 mm
-  off in this way).
+  current + ``DELAY_STEPS_MS`` (clipped to the box; the reference root's delay stays 0) is
+  evaluated with the other roots held, and the best combination kept; cycles until no root moves.
 * The space-mapping correction of the QRS problem, if any, applies to the combined activation as
   to every coarse evaluation. The minimum-of-fields activation differs from a joint solve only where
   fronts meet (99 % of nodes within 0.3 ms); the result is checked with a full solve of the same
@@ -98,18 +93,6 @@ class _Fields:
         return vent - vent.min(axis=1, keepdims=True)
 
 
-def _delay_bounds(k: int, delay: np.ndarray, free: list[bool]) -> tuple[float, float]:
-    """Delays root ``k`` may try: a free root's stay in the box relative to the reference root's
-    current delay; the reference root's keep every other root's delay relative to it in the box."""
-    ref = sum(d for d, fr in zip(delay, free) if not fr)
-    if free[k]:
-        return ref + DELAY_RANGE_MS[0], ref + DELAY_RANGE_MS[1]
-    others = delay[np.asarray(free, dtype=bool)]
-    if others.size == 0:
-        return float(delay[k]), float(delay[k])
-    return float(others.max() - DELAY_RANGE_MS[1]), float(others.min() - DELAY_RANGE_MS[0])
-
-
 def root_site_search(prob, x: np.ndarray, n_grid: int = 8, cycles: int = 3, history: list | None = None,
                      clock: float | None = None, fidelity: str = "coarse") -> tuple[np.ndarray, float, int]:
     """Move the root nodes of unit-cube point ``x`` of ``prob`` (a QRS problem of
@@ -150,7 +133,7 @@ def root_site_search(prob, x: np.ndarray, n_grid: int = 8, cycles: int = 3, hist
     for n_cycles in range(1, cycles + 1):
         moved = False
         for k in range(len(roots)):
-            steps = np.unique(np.clip(delay[k] + np.array(DELAY_STEPS_MS), *_delay_bounds(k, delay, free)))
+            steps = np.unique(np.clip(delay[k] + np.array(DELAY_STEPS_MS), *DELAY_RANGE_MS)) if free[k] else delay[k:k + 1]
             sites, delays = (g.ravel() for g in np.meshgrid(np.arange(len(fields[k])), steps, indexing="ij"))
             f = losses(k, sites, delays)
             n_evals += len(f)
@@ -159,9 +142,8 @@ def root_site_search(prob, x: np.ndarray, n_grid: int = 8, cycles: int = 3, hist
                 site[k], delay[k], f_cur, moved = int(sites[i]), float(delays[i]), float(f[i]), True
         if not moved:
             break
-    shift = sum(d - r.delay_ms for r, d, fr in zip(roots, delay, free) if not fr)  # the reference's move
     new = params.with_values(roots=tuple(replace(r, apicobasal=float(c[0][s]), rotational=float(c[1][s]),
-                                                 delay_ms=float(d - shift) if fr else r.delay_ms)
+                                                 delay_ms=float(d) if fr else r.delay_ms)
                                          for r, c, s, d, fr in zip(roots, cands, site, delay, free)))
     x_new = space.to_unit(new)
     both = prob.loss(fidelity)(np.stack([np.asarray(x, dtype=float), x_new]))
