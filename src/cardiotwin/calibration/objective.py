@@ -218,14 +218,19 @@ class Mismatch:
         """Samples a simulated segment must have."""
         return self.n + self.lag_range[1] - self.lag_range[0]
 
-    def __call__(self, sims: np.ndarray, lag_ms: float | np.ndarray | None = None) -> WindowFit:
-        """Fit of simulated segments ``(b, L, n_samples)``; ``lag_ms`` fixes the lag (else searched)."""
+    def _segments(self, sims: np.ndarray) -> np.ndarray:
+        """Simulated segments as (b, L, >= n_samples) float64, or a clear error."""
         s = np.asarray(sims, dtype=np.float64)
         if s.ndim == 2:
             s = s[None]
         L = len(self.target.leads)
         if s.ndim != 3 or s.shape[1] != L or s.shape[2] < self.n_samples:
             raise InvalidParameterError(f"simulated segments must be (b, {L}, >= {self.n_samples}), got {s.shape}")
+        return s
+
+    def __call__(self, sims: np.ndarray, lag_ms: float | np.ndarray | None = None) -> WindowFit:
+        """Fit of simulated segments ``(b, L, n_samples)``; ``lag_ms`` fixes the lag (else searched)."""
+        s = self._segments(sims)
         b = s.shape[0]
         fs = self.target.fs
         lag_lo, lag_hi = self.lag_range
@@ -271,12 +276,8 @@ class Mismatch:
         :mod:`.refine`). Per lead, ``1 - r = |u - v|^2 / 2`` for the centred, unit-norm simulated
         and measured signals u, v, so ``r_corr = sqrt(corr_weight / 2L) (u - v)``; ``r_rmse`` is the
         gain-scaled difference normalised as in the NRMSE."""
-        s = np.asarray(sims, dtype=np.float64)
-        if s.ndim == 2:
-            s = s[None]
-        L = len(self.target.leads)
-        if s.ndim != 3 or s.shape[1] != L or s.shape[2] < self.n_samples:
-            raise InvalidParameterError(f"simulated segments must be (b, {L}, >= {self.n_samples}), got {s.shape}")
+        s = self._segments(sims)
+        L = s.shape[1]
         k = int(np.clip(round(lag_ms * self.target.fs / 1000.0), *self.lag_range)) - self.lag_range[0]
         s = s[:, :, k:k + self.n]
         m = self.measured
