@@ -228,6 +228,16 @@ class Mismatch:
             raise InvalidParameterError(f"simulated segments must be (b, {L}, >= {self.n_samples}), got {s.shape}")
         return s
 
+    def _gains(self, sxm: np.ndarray, sxx: np.ndarray) -> np.ndarray:
+        """Least-squares amplitude gains, shaped like ``sxm`` (leads on axis 1), from the products
+        sum(s m) and sum(s s) of each simulated lead with the measured one and with itself."""
+        if self.gain == "global":
+            g = np.maximum(sxm.sum(axis=1, keepdims=True), 0.0) / np.maximum(sxx.sum(axis=1, keepdims=True), 1e-300)
+            return np.broadcast_to(g, sxm.shape)
+        if self.gain == "lead":
+            return np.maximum(sxm, 0.0) / np.maximum(sxx, 1e-300)
+        return np.ones_like(sxm)
+
     def __call__(self, sims: np.ndarray, lag_ms: float | np.ndarray | None = None) -> WindowFit:
         """Fit of simulated segments ``(b, L, n_samples)``; ``lag_ms`` fixes the lag (else searched)."""
         s = self._segments(sims)
@@ -249,13 +259,7 @@ class Mismatch:
         den = np.sqrt(var_s) * self._mc_norm[None, :, None]
         corr = np.where(den > 1e-300, cov / np.where(den > 1e-300, den, 1.0), 0.0)
         mm = self._mm[None, :, None]
-        if self.gain == "global":
-            g = np.maximum(sxm.sum(axis=1, keepdims=True), 0.0) / np.maximum(sxx.sum(axis=1, keepdims=True), 1e-300)
-            g = np.broadcast_to(g, sxm.shape)
-        elif self.gain == "lead":
-            g = np.maximum(sxm, 0.0) / np.maximum(sxx, 1e-300)
-        else:
-            g = np.ones_like(sxm)
+        g = self._gains(sxm, sxx)
         resid = np.maximum(g * g * sxx - 2.0 * g * sxm + mm, 0.0)  # (b, L, K)
         if self.gain == "lead":  # amplitudes are free per lead: each lead's shape counts alike
             nrmse = np.sqrt((resid / np.maximum(mm, 1e-300)).mean(axis=1))
@@ -282,16 +286,11 @@ class Mismatch:
         s = s[:, :, k:k + self.n]
         m = self.measured
         sxm, sxx = (s * m).sum(axis=2), (s * s).sum(axis=2)  # (b, L)
-        if self.gain == "global":
-            g = np.maximum(sxm.sum(axis=1, keepdims=True), 0.0) / np.maximum(sxx.sum(axis=1, keepdims=True), 1e-300)
-            norm = np.full(L, np.sqrt(max(float(self._mm.sum()), 1e-300)))
-        elif self.gain == "lead":
-            g = np.maximum(sxm, 0.0) / np.maximum(sxx, 1e-300)
+        g = self._gains(sxm, sxx)
+        if self.gain == "lead":
             norm = np.sqrt(L * np.maximum(self._mm, 1e-300))
         else:
-            g = np.ones_like(sxm)
             norm = np.full(L, np.sqrt(max(float(self._mm.sum()), 1e-300)))
-        g = np.broadcast_to(g, sxm.shape)
         r_rmse = (g[:, :, None] * s - m[None]) / norm[None, :, None]
         u = s - s.mean(axis=2, keepdims=True)
         un = np.linalg.norm(u, axis=2, keepdims=True)

@@ -70,7 +70,7 @@ from typing import Callable
 import numpy as np
 
 from cardiotwin.calibration.objective import LEAD_IN_MS, MIN_LEADS, Mismatch, Target, WindowFit
-from cardiotwin.calibration.refine import DAMPING_FACTORS, levenberg_marquardt
+from cardiotwin.calibration.refine import levenberg_marquardt, min_budget
 from cardiotwin.calibration.root_sites import root_site_search
 from cardiotwin.calibration.space import SearchSpace
 from cardiotwin.ecg.signal import Beat
@@ -595,7 +595,7 @@ def calibrate(
         if n < 0 or n == 1:
             raise InvalidParameterError(f"{name} must be 0 (off) or >= 2 grid points per axis, got {n}")
     if fine_budget and "QRS" in stages:
-        need = SearchSpace.for_stage("QRS", base).ndim + 1 + len(DAMPING_FACTORS)
+        need = min_budget(SearchSpace.for_stage("QRS", base).ndim)
         if fine_budget < need:
             raise InvalidParameterError(f"fine_budget must be 0 (no 1 mm refinement) or at least {need} solves "
                                         f"(one Levenberg-Marquardt iteration), got {fine_budget}")

@@ -15,8 +15,8 @@ vectors (:meth:`~.objective.Mismatch.residuals`): ``loss = |r_corr|^2 + w_rmse |
 Levenberg-Marquardt iteration (Levenberg 1944, Q Appl Math 2:164; Marquardt 1963, J SIAM
 11:431) minimises ``|r_corr|^2 + w_rmse |r_rmse|^2 / (2 |r_rmse(x_k)|)``, which has the loss's
 gradient at the current point ``x_k``; the Jacobian comes from forward differences on the 1 mm
-model (one batched solve of d points, the current point's is kept; an adjoint of the eikonal, as in Geodesic-BP by
-Grandits et al. 2023, would give it for one solve, but d = 15 here). Each iteration tries four
+model (one batched solve of d points, the current point's is kept; an adjoint of the eikonal,
+as in Geodesic-BP by Grandits et al. 2023, would give it for one solve, but d = 15 here). Each iteration tries four
 damping values in one batch, with steps capped in the unit cube, and keeps the best if the true
 loss (lag searched again) improves; the damping then shrinks, else it grows 100-fold. It stops
 when the budget of solves is spent, when two iterations in a row gain less than ``tol``, or when a
@@ -45,10 +45,15 @@ import numpy as np
 
 from cardiotwin.errors import InvalidParameterError
 
-__all__ = ["levenberg_marquardt"]
+__all__ = ["levenberg_marquardt", "min_budget"]
 
 DAMPING_FACTORS = (0.1, 1.0, 10.0, 100.0)
 """Multiples of the current damping tried in each iteration (one batch)."""
+
+
+def min_budget(d: int) -> int:
+    """Solves of the start point and one iteration in ``d`` dimensions (the least useful budget)."""
+    return d + 1 + len(DAMPING_FACTORS)
 
 
 def levenberg_marquardt(prob, x: np.ndarray, budget: int, *, step: float = 0.04, max_step: float = 0.2,
@@ -56,15 +61,14 @@ def levenberg_marquardt(prob, x: np.ndarray, budget: int, *, step: float = 0.04,
                         history: list | None = None, clock: float | None = None) -> tuple[np.ndarray, float, int]:
     """Refine unit-cube point ``x`` of ``prob`` (a QRS problem of :mod:`.optimise`, or any object
     with a :class:`~.objective.Mismatch` ``mis`` and ``segments(xs, fidelity)`` giving its simulated
-    segments) on the 1 mm
-    model (or, ``fidelity="coarse"``, the space-mapped coarse one) with at most ``budget`` solves
-    (module docstring); ``free``: indices of the dimensions refined (default all). Returns the point,
+    segments) on the 1 mm model (or, ``fidelity="coarse"``, the space-mapped coarse one) with at
+    most ``budget`` solves (module docstring); ``free``: indices of the dimensions refined (default all). Returns the point,
     its loss and the solves spent; the point is ``x`` itself when no step improved the loss."""
     x = np.asarray(x, dtype=float)
     free = np.arange(len(x)) if free is None else np.asarray(free, dtype=int)
     d = len(free)
-    if budget < d + 1 + len(DAMPING_FACTORS):
-        raise InvalidParameterError(f"a Levenberg-Marquardt iteration needs {d + 1 + len(DAMPING_FACTORS)} "
+    if budget < min_budget(d):
+        raise InvalidParameterError(f"a Levenberg-Marquardt iteration needs {min_budget(d)} "
                                     f"solves in {d} dimensions, got a budget of {budget}")
     if not (0.0 < step < 0.5 and 0.0 < max_step <= 1.0):
         raise InvalidParameterError(f"step must lie in (0, 0.5) and max_step in (0, 1], got {step}, {max_step}")
