@@ -21,7 +21,7 @@ Prints one line per figure and writes benchmarks/results/calibration.json (after
 
     python benchmarks/bench_calibration.py [--twin DIR] [--seeds 1 2 3] [--fine-budget 150] [--real-budget 600]
                                            [--real-gain lead] [--[no-]real-pose] [--root-sites 8] [--fine-root-sites 6] [--records NAME ...]
-                                           [--skip-real] [--skip-ml]
+                                           [--skip-real] [--skip-ml] [--recovery-from EARLIER.json]
 
 ``--twin``: a twin folder (e.g. made by ``cardiotwin demo --out DIR``: DIR/twin); default: build the
 seed-0 phantom twin into benchmarks/.cache/twin (about 2 min, reused afterwards).
@@ -30,6 +30,7 @@ seed-0 phantom twin into benchmarks/.cache/twin (about 2 min, reused afterwards)
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -198,6 +199,8 @@ def main() -> None:
     ap.add_argument("--records", nargs="*", help="only the real records whose names contain one of these")
     ap.add_argument("--skip-real", action="store_true")
     ap.add_argument("--skip-ml", action="store_true")
+    ap.add_argument("--recovery-from", type=Path,
+                    help="take the CMA-ES recoveries of --seeds from this earlier results file instead of rerunning them")
     args = ap.parse_args()
     out: dict = {"cores": os.cpu_count()}
     t = time.perf_counter()
@@ -207,8 +210,16 @@ def main() -> None:
     out["model_build_s"] = time.perf_counter() - t
     out["transfer"] = transfer(cm)
     _save(out, args.out)
-    out["recovery"] = [recovery(cm, s, fine_budget=args.fine_budget, root_sites=args.root_sites,
-                                fine_root_sites=args.fine_root_sites) for s in args.seeds]
+    if args.recovery_from:
+        earlier = {r["seed"]: r for r in json.loads(args.recovery_from.read_text()).get("recovery", [])}
+        missing = [s for s in args.seeds if s not in earlier]
+        if missing:
+            sys.exit(f"{args.recovery_from} has no recovery of seeds {missing}")
+        out["recovery"] = [earlier[s] for s in args.seeds]
+        out["recovery_from"] = str(args.recovery_from)
+    else:
+        out["recovery"] = [recovery(cm, s, fine_budget=args.fine_budget, root_sites=args.root_sites,
+                                    fine_root_sites=args.fine_root_sites) for s in args.seeds]
     rec = out["recovery"]
     if not rec:
         args.skip_ml = True

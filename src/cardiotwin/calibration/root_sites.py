@@ -20,8 +20,16 @@ costs an elementwise minimum and one ECG evaluation (~15 ms), not an eikonal sol
   mapped to fine endocardial nodes by the model's own rule (duplicates dropped), and its current
   site.
 * Search: block-coordinate descent. For each root in turn every candidate site with the delays
-  current + ``DELAY_STEPS_MS`` (clipped to the box; the reference root's delay stays 0) is
-  evaluated with the other roots held, and the best combination kept; cycles until no root moves.
+  current + ``DELAY_STEPS_MS`` and earliest other root + ``LEAD_STEPS_MS`` is evaluated with the
+  other roots held, and the best combination kept; cycles until no root moves. The lead steps let
+  a root that is overrun by the others' fronts (its own delay then carries no information) come
+  back first at a new site: on two phantom seeds the found point had the reference root overrun
+  and two others at the lower delay bound, pinned there because the true site of the reference
+  root could only win with a delay below theirs.
+* Only delay differences shape the activation (it is referred to its earliest node), so the
+  reference root's delay (0 in the search space) moves too, as the exact shift of all the others
+  the other way; every delay is confined to where the shifted delays stay in their box, and the
+  result is referred back to the reference root.
 * The space-mapping correction of the QRS problem, if any, applies to the combined activation as
   to every coarse evaluation. The minimum-of-fields activation differs from a joint solve only where
   fronts meet (99 % of nodes within 0.3 ms); the result is checked with a full solve of the same
@@ -39,10 +47,12 @@ from cardiotwin.calibration.space import DELAY_RANGE_MS
 from cardiotwin.electrophysiology.parameters import EpParameters, RootNode
 from cardiotwin.errors import InvalidParameterError
 
-__all__ = ["DELAY_STEPS_MS", "root_site_search"]
+__all__ = ["DELAY_STEPS_MS", "LEAD_STEPS_MS", "root_site_search"]
 
 DELAY_STEPS_MS = (-8.0, -4.0, 0.0, 4.0, 8.0)
 """Delays tried for each candidate site, relative to the root's current delay."""
+LEAD_STEPS_MS = (-6.0, -3.0, 0.0)
+"""Delays tried for each candidate site, relative to the earliest of the other roots."""
 _CHUNK = 32  # candidate activations per ECG batch (memory: chunk x fine nodes)
 
 
@@ -117,7 +127,24 @@ def root_site_search(prob, x: np.ndarray, n_grid: int = 8, cycles: int = 3, hist
     current = prob.cm.model.root_nodes(params)[0]
     site = [int(np.flatnonzero(c[2] == n)[0]) for c, n in zip(cands, current)]
     delay = np.array([r.delay_ms for r in roots], dtype=float)
-    free = [f"root:{r.name}:delay_ms" in space.names for r in roots]
+    free = np.array([f"root:{r.name}:delay_ms" in space.names for r in roots])
+    held = np.flatnonzero(~free)
+    ref = int(held[0]) if len(held) == 1 and len(roots) > 1 else None  # its delay moves as a shift of the others
+
+    def delay_options(k: int) -> np.ndarray:
+        """Delays of root ``k`` to try: steps from its own and from the earliest other root's, within
+        the box of delays relative to the reference root (for the reference root itself: where every
+        other delay relative to it stays in the box)."""
+        if not free[k] and k != ref:
+            return delay[k:k + 1]
+        others = np.delete(delay, k)
+        if k == ref:
+            lo, hi = others.max() - DELAY_RANGE_MS[1], others.min() - DELAY_RANGE_MS[0]
+        else:
+            d_ref = 0.0 if ref is None else delay[ref]
+            lo, hi = d_ref + DELAY_RANGE_MS[0], d_ref + DELAY_RANGE_MS[1]
+        steps = np.concatenate([delay[k] + np.array(DELAY_STEPS_MS), others.min() + np.array(LEAD_STEPS_MS)])
+        return np.unique(np.clip(steps, lo, hi))
 
     def losses(k: int, sites: np.ndarray, delays: np.ndarray) -> np.ndarray:
         others = [delay[j] + fields[j][site[j]] for j in range(len(roots)) if j != k]
@@ -133,8 +160,7 @@ def root_site_search(prob, x: np.ndarray, n_grid: int = 8, cycles: int = 3, hist
     for n_cycles in range(1, cycles + 1):
         moved = False
         for k in range(len(roots)):
-            steps = np.unique(np.clip(delay[k] + np.array(DELAY_STEPS_MS), *DELAY_RANGE_MS)) if free[k] else delay[k:k + 1]
-            sites, delays = (g.ravel() for g in np.meshgrid(np.arange(len(fields[k])), steps, indexing="ij"))
+            sites, delays = (g.ravel() for g in np.meshgrid(np.arange(len(fields[k])), delay_options(k), indexing="ij"))
             f = losses(k, sites, delays)
             n_evals += len(f)
             i = int(np.argmin(f))
@@ -142,6 +168,8 @@ def root_site_search(prob, x: np.ndarray, n_grid: int = 8, cycles: int = 3, hist
                 site[k], delay[k], f_cur, moved = int(sites[i]), float(delays[i]), float(f[i]), True
         if not moved:
             break
+    if ref is not None:  # referred back to the reference root's own delay
+        delay += roots[ref].delay_ms - delay[ref]
     new = params.with_values(roots=tuple(replace(r, apicobasal=float(c[0][s]), rotational=float(c[1][s]),
                                                  delay_ms=float(d) if fr else r.delay_ms)
                                          for r, c, s, d, fr in zip(roots, cands, site, delay, free)))
