@@ -446,14 +446,15 @@ def test_root_site_search_moves_a_displaced_root_back(model, fidelity):
         root_site_search(prob, x0, fidelity="medium")
 
 
-def test_root_site_search_brings_back_an_overrun_reference_root(model):
-    """The reference (septal) root displaced to the corner of its box next to the anterior root and the other roots
-    firing 10 ms before it, so that its front is overrun and its delay (fixed at 0) cannot make it
-    first: only a delay below all the others' (lead steps, the reference delay moving as a shift of
-    the others) brings it back. Coarse model, space-mapped at the truth, 4 x 4 grids. The septal
-    root must come back within 5 mm, the delays relative to it within 4 ms (one delay step), the
-    loss within 5 % of the truth's. Without the lead steps the search leaves the septal root where
-    it is."""
+def test_root_site_search_moves_the_reference_root_before_the_others(model):
+    """The reference (septal) root displaced to the far corner of its box and the other roots
+    firing 10 ms earlier relative to it than in the truth (so the septal front excites only ~16 %
+    of the nodes first). Its delay is 0 by definition, so only a delay below the others' (a lead
+    step, the reference delay moving as an exact shift of all the others) brings the combination
+    back. Coarse model, space-mapped at the truth, 4 x 4 grids. The septal root must come back
+    within 5 mm, the delays relative to it within 4 ms (one step), the loss within 5 % of the
+    truth's. Measured: exact (0 mm, 0 ms, the truth's loss); the search before lead steps left
+    the septal root 6.6 mm off, the others 10 ms early and the loss at 3x the truth's."""
     from dataclasses import replace as dc_replace
 
     from cardiotwin.calibration import recovery_errors
@@ -466,16 +467,18 @@ def test_root_site_search_brings_back_an_overrun_reference_root(model):
     truth = base.with_values(roots=tuple(dc_replace(r, apicobasal=5 / 12, rotational=0.15) if j == k else r
                                          for j, r in enumerate(base.roots)))  # a grid point
     prob = _root_site_problem(model, space, truth)
-    start = truth.with_values(roots=tuple(dc_replace(r, apicobasal=0.75, rotational=0.45) if j == k
-                                          else dc_replace(r, delay_ms=-10.0) for j, r in enumerate(truth.roots)))
-    err = recovery_errors(model, truth, start)
-    assert err["estimate_root_influence"]["lv_septal_central"] < 0.01  # overrun at the start
+    start = truth.with_values(roots=tuple(dc_replace(r, apicobasal=0.75, rotational=-0.45) if j == k
+                                          else dc_replace(r, delay_ms=r.delay_ms - 10.0)
+                                          for j, r in enumerate(truth.roots)))
+    share = recovery_errors(model, truth, start)["estimate_root_influence"]["lv_septal_central"]
+    assert share < 0.25  # mostly overrun at the start
     history: list = []
     x, f, _ = root_site_search(prob, space.to_unit(start), n_grid=4, cycles=3, history=history)
     found = space.to_params(x, base)
     d = np.linalg.norm(model.root_positions(found) - model.root_positions(truth), axis=1)
     delays = np.array([r.delay_ms for r in found.roots])
-    print("overrun reference root:", history[-1], "distances mm", d.round(1), "delays", delays)
+    print("reference root before the others:", history[-1], "start share", round(share, 3),
+          "distances mm", d.round(1), "delays", delays)
     truth_loss = float(prob.loss("coarse")(space.to_unit(truth)[None])[0])
     assert d[k] < 5.0 and found.roots[k].delay_ms == 0.0
     assert np.abs(delays - np.array([r.delay_ms for r in truth.roots])).max() <= 4.0
