@@ -244,7 +244,7 @@ class _TwoWaveModel:
 def test_levenberg_marquardt_recovers_an_analytic_optimum(target):
     """Levenberg-Marquardt on the residual form of the mismatch finds the exact optimum of a smooth
     coupled problem from a start 0.15-0.2 away in every dimension (loss 0.3): to 0.01 in the unit
-    cube and loss < 1e-3 within its budget of evaluations; ``free`` holds the other dimensions;
+    cube and loss < 1e-3 within its budget of evaluations, its trace of losses never rising; ``free`` holds the other dimensions;
     a budget below one iteration and an unknown fidelity are refused."""
     from cardiotwin.calibration.refine import levenberg_marquardt
 
@@ -257,6 +257,9 @@ def test_levenberg_marquardt_recovers_an_analytic_optimum(target):
     print("analytic Levenberg-Marquardt:", history[-1], "x - x_true", x - prob.X_TRUE)
     assert history[-1]["loss_before"] > 0.1 and f < 1e-3 and np.abs(x - prob.X_TRUE).max() < 0.01
     assert n <= 80 and prob.counts["fine"] == n + 1 and history[-1]["solves"] == n
+    trace = np.asarray(history[-1]["trace"])  # (time, loss) at the start and after each iteration
+    assert len(trace) == history[-1]["iterations"] + 1 and trace[0, 1] == history[-1]["loss_before"]
+    assert trace[-1, 1] == f and np.all(np.diff(trace, axis=0) <= [np.inf, 0.0]) and np.all(np.diff(trace[:, 0]) >= 0)
     held = prob.X_TRUE + np.array([0.15, -0.2, 0.0])
     x, f, _ = levenberg_marquardt(prob, held, 60, free=[0, 1])
     assert x[2] == held[2] and np.abs(x - prob.X_TRUE).max() < 0.01
