@@ -112,12 +112,10 @@ def fine_loss_trace(stages: list[dict]) -> np.ndarray:
     return pts
 
 
-def time_to_fit(stages: list[dict], loss: float) -> float:
-    """First time (s since the calibration's start) a recovery's best 1 mm QRS loss was <= ``loss``
-    (NaN if never)."""
-    pts = fine_loss_trace(stages)
-    hit = np.flatnonzero(pts[:, 1] <= loss * (1 + 1e-9))
-    return float(pts[hit[0], 0]) if len(hit) else float("nan")
+def time_to_fit(trace: np.ndarray, loss: float) -> float:
+    """First time (s since the calibration's start) a :func:`fine_loss_trace` was <= ``loss`` (NaN if never)."""
+    hit = np.flatnonzero(trace[:, 1] <= loss * (1 + 1e-9))
+    return float(trace[hit[0], 0]) if len(hit) else float("nan")
 
 
 def equal_fit(cmaes: list[dict], ml: list[dict]) -> list[dict]:
@@ -125,9 +123,9 @@ def equal_fit(cmaes: list[dict], ml: list[dict]) -> list[dict]:
     1 mm QRS losses, which both reached (issue 7: the ML route against the optimiser at equal fit)."""
     rows = []
     for c, m in zip(cmaes, ml):
-        level = max(fine_loss_trace(c["qrs_stages"])[-1, 1], fine_loss_trace(m["qrs_stages"])[-1, 1])
-        rows.append({"seed": c["seed"], "loss": float(level), "cmaes_s": time_to_fit(c["qrs_stages"], level),
-                     "ml_s": time_to_fit(m["qrs_stages"], level)})
+        tc, tm = fine_loss_trace(c["qrs_stages"]), fine_loss_trace(m["qrs_stages"])
+        level = float(max(tc[-1, 1], tm[-1, 1]))
+        rows.append({"seed": c["seed"], "loss": level, "cmaes_s": time_to_fit(tc, level), "ml_s": time_to_fit(tm, level)})
     return rows
 
 
