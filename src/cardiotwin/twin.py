@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -96,8 +97,9 @@ def ensure_lead_fields(twin: Twin, folder: str | os.PathLike, electrodes_csv: st
 
 
 def build_twin(labels, folder: str | os.PathLike, edge_mm: float = 1.0, opencarp: bool = True):
-    """Label map -> twin folder: walls, landmarks, heart and torso meshes, coordinates, fibres,
-    conduction fields and (with a torso) lead fields; returns (:class:`Twin`, the anatomy)."""
+    """Label map -> twin folder: walls, vein stumps, landmarks, heart and (own or extended) torso
+    meshes, coordinates, fibres, conduction fields and lead fields; returns (:class:`Twin`, the
+    anatomy, whose ``report["timings_s"]`` has every stage's time)."""
     from cardiotwin.anatomy.build import build_anatomy, write_anatomy
     from cardiotwin.anatomy.fibres import add_coordinates_and_fibres
     from cardiotwin.electrophysiology.conduction import add_conduction_fields
@@ -105,15 +107,22 @@ def build_twin(labels, folder: str | os.PathLike, edge_mm: float = 1.0, opencarp
 
     out = Path(folder)
     anatomy = build_anatomy(labels, edge_mm=edge_mm)
+    timings = anatomy.report["timings_s"]
     write_anatomy(anatomy, out)
+    start = time.perf_counter()
     heart = add_coordinates_and_fibres(anatomy.heart.mesh, anatomy.labels, anatomy.landmarks)
+    timings["coordinates_fibres_s"] = round(time.perf_counter() - start, 2)
+    start = time.perf_counter()
     heart = add_conduction_fields(heart, anatomy.labels)
+    timings["conduction_s"] = round(time.perf_counter() - start, 2)
     write_mesh(heart, out / "heart.vtu")
     if opencarp:
         write_opencarp(heart, out / "heart")
     twin = Twin(heart, anatomy.landmarks, anatomy.torso.mesh if anatomy.torso is not None else None)
     if twin.torso is not None:
+        start = time.perf_counter()
         ensure_lead_fields(twin, out)
+        timings["lead_fields_s"] = round(time.perf_counter() - start, 2)
     return twin, anatomy
 
 

@@ -12,6 +12,7 @@ import numpy as np
 from cardiotwin import labels as lab
 from cardiotwin.anatomy.landmarks import find_landmarks, write_landmarks
 from cardiotwin.anatomy.mesh import MeshResult, heart_mesh, torso_mesh
+from cardiotwin.anatomy.torso import extend_torso
 from cardiotwin.anatomy.walls import DEFAULT_VESSEL_LENGTHS_MM, build_walls
 from cardiotwin.io.atomic import write_json_atomic
 from cardiotwin.io.image import write_image
@@ -29,12 +30,14 @@ class Anatomy:
     heart: MeshResult
     torso: MeshResult | None
     report: dict = field(default_factory=dict)
+    torso_labels: LabelImage | None = None  # the extended torso label map, when the input had no torso
 
 
 def build_anatomy(labels: LabelImage, edge_mm: float = 1.0, torso_heart_edge_mm: float = 2.0,
                   torso_skin_edge_mm: float = 8.0, vessel_lengths_mm: dict | None = None,
                   with_torso: bool = True) -> Anatomy:
-    """Walls, valves, landmarks, heart mesh and (if the map has a torso) torso mesh."""
+    """Walls, valves, vein stumps, landmarks, heart mesh and torso mesh (the map's own torso, or an
+    extended torso built around the heart, :func:`cardiotwin.anatomy.torso.extend_torso`)."""
     timings = {}
     start = time.perf_counter()
     walled, walls_report = build_walls(labels, vessel_lengths_mm=vessel_lengths_mm or DEFAULT_VESSEL_LENGTHS_MM)
@@ -45,19 +48,27 @@ def build_anatomy(labels: LabelImage, edge_mm: float = 1.0, torso_heart_edge_mm:
     start = time.perf_counter()
     heart = heart_mesh(walled, edge_mm=edge_mm)
     timings["heart_mesh_s"] = time.perf_counter() - start
-    torso = None
-    if with_torso and lab.label("torso") in np.unique(walled.array[::4, ::4, ::4]):
+    torso, torso_labels, extension = None, None, "the label map has its own torso"
+    if with_torso:
+        torso_labels = walled
+        if lab.label("torso") not in np.unique(walled.array[::4, ::4, ::4]):
+            start = time.perf_counter()
+            torso_labels, extension = extend_torso(walled, walls_report["valves"])
+            timings["torso_extension_s"] = time.perf_counter() - start
         start = time.perf_counter()
-        torso = torso_mesh(walled, heart_edge_mm=torso_heart_edge_mm, skin_edge_mm=torso_skin_edge_mm)
+        torso = torso_mesh(torso_labels, heart_edge_mm=torso_heart_edge_mm, skin_edge_mm=torso_skin_edge_mm)
         timings["torso_mesh_s"] = time.perf_counter() - start
     report = {"walls": walls_report, "heart_mesh": heart.report,
-              "torso_mesh": torso.report if torso else "no torso label: torso mesh skipped",
+              "torso_mesh": torso.report if torso else "torso mesh not requested",
+              "torso_extension": extension if torso else None,
               "timings_s": {k: round(v, 2) for k, v in timings.items()}}
-    return Anatomy(walled, landmarks, heart, torso, report)
+    return Anatomy(walled, landmarks, heart, torso, report,
+                   torso_labels if torso_labels is not None and torso_labels is not walled else None)
 
 
 def write_anatomy(anatomy: Anatomy, out_dir: str | os.PathLike, opencarp: bool = False) -> dict[str, Path]:
-    """Write ``labels_walls.nii.gz``, ``heart.vtu``, ``torso.vtu``, ``landmarks.json``,
+    """Write ``labels_walls.nii.gz``, ``heart.vtu``, ``torso.vtu`` (+ ``labels_torso.nii.gz`` when
+    the torso was extended), ``landmarks.json``,
     ``mesh_report.json`` and, with ``opencarp``, ``heart.pts/.elem`` (+ ``.lon`` once fibres exist)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -69,6 +80,8 @@ def write_anatomy(anatomy: Anatomy, out_dir: str | os.PathLike, opencarp: bool =
     }
     if anatomy.torso is not None:
         paths["torso"] = write_mesh(anatomy.torso.mesh, out / "torso.vtu")
+    if anatomy.torso_labels is not None:
+        paths["torso_labels"] = write_image(anatomy.torso_labels, out / "labels_torso.nii.gz")
     if opencarp:
         for path in write_opencarp(anatomy.heart.mesh, out / "heart"):
             paths[path.name] = path

@@ -26,6 +26,7 @@ from scipy import ndimage
 from cardiotwin import labels as lab
 from cardiotwin.anatomy.checks import check_heart_labels
 from cardiotwin.anatomy.resample import check_spacing, resample_isotropic
+from cardiotwin.anatomy.veins import place_veins
 from cardiotwin.anatomy.voxels import geodesic_distance, label_windows, touching, window
 from cardiotwin.types import LabelImage
 
@@ -257,11 +258,12 @@ def cut_vessels(labels: np.ndarray, spacing, lengths_mm: Mapping[str, float]) ->
 
 def build_walls(labels: LabelImage, thickness_mm: Mapping[str, float] | None = None,
                 vessel_lengths_mm: Mapping[str, float] | None = None, valve_thickness_mm: float = 2.0,
-                spacing_mm: float | None = None) -> tuple[LabelImage, dict]:
+                spacing_mm: float | None = None, veins: bool = True) -> tuple[LabelImage, dict]:
     """The walls stage: blood pools (+ LV myocardium, vessels) -> a closed four-chamber label map.
 
     Steps: validate the chambers (:func:`check_heart_labels`), resample to isotropic voxels
-    (:func:`resample_isotropic`), place missing valve planes, cut vessels to ``vessel_lengths_mm``
+    (:func:`resample_isotropic`), place missing valve planes, with ``veins`` place the missing
+    pulmonary-vein and caval stumps (:func:`cardiotwin.anatomy.veins.place_veins`), cut vessels to ``vessel_lengths_mm``
     (``None``: keep them whole), grow the missing walls. Returns the new label map and a report.
     """
     check_spacing(labels.spacing)
@@ -273,10 +275,15 @@ def build_walls(labels: LabelImage, thickness_mm: Mapping[str, float] | None = N
     spacing = iso.spacing
     report: dict = {"repairs": repairs}
     report["valves"] = place_valves(arr, spacing, valve_thickness_mm)
-    for info in report["valves"].values():  # index-aligned mm -> physical (LPS) mm
-        if "center_mm" in info:
-            info["center_mm"] = iso.index_to_physical(np.asarray(info["center_mm"]) / spacing).round(3).tolist()
-            info["normal"] = (iso.direction @ np.asarray(info["normal"])).round(4).tolist()
+    if veins:
+        report["veins"] = place_veins(arr, spacing, iso.direction)
+    for info in (*report["valves"].values(), *report.get("veins", {}).values()):
+        for key in ("center_mm", "ostium_mm", "point_mm"):  # index-aligned mm -> physical (LPS) mm
+            if key in info:
+                info[key] = iso.index_to_physical(np.asarray(info[key]) / spacing).round(3).tolist()
+        for key in ("normal", "axis"):
+            if key in info:
+                info[key] = (iso.direction @ np.asarray(info[key])).round(4).tolist()
     if vessel_lengths_mm:
         report["vessels_removed_ml"] = cut_vessels(arr, spacing, vessel_lengths_mm)
     present = set(np.unique(arr).tolist())

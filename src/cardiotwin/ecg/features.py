@@ -112,3 +112,12 @@ def features(beat: Beat, fiducials: Fiducials | None = None) -> dict[str, Any]:
         "t_amplitude_mV": per_lead(t_amp),
         "st_j60_mV": per_lead(st),
     }
+
+
+def simulated_beat_features(ecg, repeats: int = 5) -> dict[str, Any]:
+    """:func:`features` of one simulated beat, measured as a patient's would be: the beat repeated
+    ``repeats`` times as a rhythm (its duration is the RR interval), then preprocessed and delineated."""
+    from cardiotwin.ecg.signal import preprocess
+    from cardiotwin.types import Ecg
+
+    return features(preprocess(Ecg(np.tile(ecg.signals, repeats), ecg.fs, ecg.leads)))

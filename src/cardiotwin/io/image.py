@@ -20,6 +20,7 @@ from cardiotwin.errors import (
     CorruptFileError,
     InputFileNotFoundError,
     InvalidImageError,
+    UnknownLabelError,
 )
 from cardiotwin.io.atomic import atomic_path
 from cardiotwin.types import Image, LabelImage
@@ -71,30 +72,58 @@ def read_image(path: str | os.PathLike, series_uid: str | None = None) -> Image:
     return from_sitk(img, str(p))
 
 
-def read_labels(path: str | os.PathLike, reference: Image | None = None) -> LabelImage:
-    """Read a label map in the cardiotwin convention.
+def read_labels(path: str | os.PathLike, reference: Image | None = None, convention: str = "auto") -> LabelImage:
+    """Read a label map and convert it to the cardiotwin convention.
 
-    With ``reference`` (the image it was segmented from), the label map must sample the same
-    physical grid: a map whose orientation or origin disagrees with its image is rejected rather
-    than silently producing a mirrored heart.
+    ``convention`` names the integer convention of the file (:mod:`cardiotwin.io.conventions`:
+    cardiotwin, mmwhs, mmwhs7/heartchambers_highres, totalsegmentator_v1, acdc) or ``auto`` to
+    recognise it; a folder of TotalSegmentator per-class masks is read too. With ``reference`` (the
+    image it was segmented from), the label map must sample the same physical grid: a map whose
+    orientation or origin disagrees with its image is rejected rather than silently producing a
+    mirrored heart.
     """
-    image = read_image(path)
-    arr = image.array
-    if not np.issubdtype(arr.dtype, np.integer):
-        rounded = np.rint(arr)
-        if not np.allclose(arr, rounded, atol=1e-3):
-            raise InvalidImageError(f"{path}: label map has non-integer values; is this an intensity image?")
-        arr = rounded
-    labels = LabelImage(arr.astype(np.int16), image.spacing, image.origin, image.direction)
-    if reference is not None and not labels.same_grid(reference):
+    p = Path(path)
+    if p.is_dir() and any(p.glob("*.nii*")):
+        from cardiotwin.io.totalsegmentator import read_totalsegmentator
+
+        labels = read_totalsegmentator(p)
+    else:
+        labels, _ = convert_labels(read_image(p), convention, str(p))
+    if reference is not None:
+        check_label_grid(labels, reference, str(path))
+    return labels
+
+
+def check_label_grid(labels: LabelImage, reference: Image, source: str = "label map") -> None:
+    """Raise :class:`InvalidImageError` unless ``labels`` samples the physical grid of its image."""
+    if not labels.same_grid(reference):
         raise InvalidImageError(
-            f"{path}: label map grid does not match its image (shape {labels.shape} vs {reference.shape}, "
+            f"{source}: label map grid does not match its image (shape {labels.shape} vs {reference.shape}, "
             f"spacing {labels.spacing} vs {reference.spacing}, origin {labels.origin} vs {reference.origin}, "
             f"direction {labels.direction.round(3).tolist()} vs {reference.direction.round(3).tolist()}); "
             "resample the labels onto the image (e.g. SimpleITK.Resample with nearest neighbour) or "
             "export both from the same tool"
         )
-    return labels
+
+
+def convert_labels(image: Image, convention: str = "auto", source: str = "label map") -> tuple[LabelImage, str]:
+    """An integer image in any known label convention -> (cardiotwin :class:`LabelImage`, the
+    convention's name); ``auto`` detects it (:func:`cardiotwin.io.conventions.detect_convention`)."""
+    from cardiotwin.io.conventions import convention as by_name, detect_convention, to_cardiotwin
+
+    arr = image.array
+    if not np.issubdtype(arr.dtype, np.integer):
+        rounded = np.rint(arr)
+        if not np.allclose(arr, rounded, atol=1e-3):
+            raise InvalidImageError(f"{source}: label map has non-integer values; is this an intensity image?")
+        arr = rounded.astype(np.int32)
+    values = np.unique(arr)
+    try:
+        conv = detect_convention(values) if convention == "auto" else by_name(convention)
+        converted = to_cardiotwin(arr, conv)
+    except UnknownLabelError as exc:
+        raise UnknownLabelError(f"{source}: {exc}") from None
+    return LabelImage(converted, image.spacing, image.origin, image.direction), conv.name
 
 
 def write_image(image: Image, path: str | os.PathLike, compress: bool = True) -> Path:

@@ -1,0 +1,110 @@
+"""An extended torso around a real heart whose label map has none (cardiac CT/MR fields of view
+end a few centimetres around the heart), so that lead fields and a 12-lead ECG can be computed.
+
+The torso is the phantom's parametric torso (:mod:`cardiotwin.phantom.torso`: body outline, fat,
+chest wall, ribs, sternum, spine, diaphragm, liver, both lungs) at its population-mean shape (the
+mean of the phantom's drawn torso parameters), placed around the heart the way the phantom places
+its own heart: the centroid of the four valve centres sits at the phantom population's mean offset
+from the torso axis (left-right, anterior-posterior), and the torso reaches 200 mm below the
+heart's lowest point. Its axes are the image's patient axes (LPS): CT and MR volumes are acquired
+with the patient aligned to the scanner, so the heart keeps its own, measured orientation inside.
+The heart and its vessels are copied in as they are; the torso is painted only into the voxels
+they leave free, and the lungs stay 5 mm clear of the heart.
+
+Everything outside the label map's structures is extrapolated, not observed; the report says so.
+Not yet done: scaling the torso to the patient's size, and fitting it to a CT/MR body outline.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from functools import lru_cache
+
+import numpy as np
+import SimpleITK as sitk
+
+from cardiotwin import labels as lab
+from cardiotwin.anatomy.mesh import HEART_AND_SURROUNDINGS
+from cardiotwin.anatomy.voxels import window
+from cardiotwin.errors import AnatomyError
+from cardiotwin.phantom.generate import MARGIN
+from cardiotwin.phantom.heart import HeartModel
+from cardiotwin.phantom.params import PhantomParams, sample_params
+from cardiotwin.phantom.shapes import Grid
+from cardiotwin.phantom.torso import paint_torso, spine_center
+from cardiotwin.types import LabelImage
+
+POPULATION_SEEDS = 200
+BELOW_HEART_MM = 200.0  # the phantom's abdomen reaches the iliac crests, where the LL electrode sits
+VALVES = ("mitral_valve_center", "tricuspid_valve_center", "aortic_valve_center", "pulmonary_valve_center")
+
+
+@lru_cache(maxsize=1)
+def population_torso() -> tuple[PhantomParams, np.ndarray]:
+    """The phantom's mean torso (as :class:`PhantomParams`) and the mean (x, y) of its valve-centre
+    centroid relative to the torso axis (mm), over ``POPULATION_SEEDS`` drawn patients."""
+    draws = [sample_params(seed) for seed in range(POPULATION_SEEDS)]
+    offsets = []
+    for p in draws:
+        heart = HeartModel(p, np.array([p.heart_offset[0], p.heart_offset[1], 0.0]), spine_center_xy=spine_center(p))
+        offsets.append(np.mean([heart.landmarks[v] for v in VALVES], axis=0)[:2])
+    mean = {f: float(np.mean([getattr(p, f) for p in draws])) for f in ("torso_semi_lr", "torso_semi_ap",
+                                                                         "fat_thickness", "torso_height")}
+    return dataclasses.replace(draws[0], seed=-1, **mean), np.mean(offsets, axis=0)
+
+
+def valve_centroid(valves: dict) -> np.ndarray:
+    """Centroid (LPS mm) of the valve centres in a walls report's ``valves`` entry."""
+    centres = [v["center_mm"] for v in valves.values() if "center_mm" in v]
+    if not centres:
+        raise AnatomyError("the extended torso is placed from the valve planes, and none was placed; "
+                           "the heart's chambers do not meet their outflows")
+    return np.mean(centres, axis=0)
+
+
+def extend_torso(heart_labels: LabelImage, valves: dict, spacing_mm: float = 1.0) -> tuple[LabelImage, dict]:
+    """A torso label map (axis-aligned LPS grid of ``spacing_mm``) around the heart of
+    ``heart_labels`` (a walled label map without torso), and a report of what was extrapolated."""
+    heart = np.isin(heart_labels.array, lab.labels_of(HEART_AND_SURROUNDINGS))
+    if not heart.any():
+        raise AnatomyError("no heart structure in the label map: nothing to build a torso around")
+    p, offset = population_torso()
+    anchor = valve_centroid(valves)
+    axis_xy = anchor[:2] - offset
+    corners = np.array(np.meshgrid(*[[w.start, w.stop - 1] for w in window(heart, heart.shape, 0)],
+                                   indexing="ij")).reshape(3, -1).T
+    z_heart_bottom = float(heart_labels.index_to_physical(corners)[:, 2].min())
+    z_bottom = z_heart_bottom - BELOW_HEART_MM
+    A, B = p.torso_semi_lr, p.torso_semi_ap
+    s = float(spacing_mm)
+    axes = [np.arange(lo + s / 2, hi, s) for lo, hi in
+            ((-A - MARGIN, A + MARGIN), (-B - MARGIN, B + MARGIN), (z_bottom - MARGIN, z_bottom + p.torso_height + MARGIN))]
+    grid = Grid(*axes)
+    origin = (grid.x[0] + axis_xy[0], grid.y[0] + axis_xy[1], grid.z[0])
+    reference = sitk.Image([int(n) for n in grid.shape], sitk.sitkInt16)
+    reference.SetSpacing((s, s, s))
+    reference.SetOrigin(origin)
+    source = sitk.GetImageFromArray(np.ascontiguousarray(heart_labels.array.transpose(2, 1, 0)))
+    source.SetSpacing(heart_labels.spacing)
+    source.SetOrigin(heart_labels.origin)
+    source.SetDirection(tuple(heart_labels.direction.ravel()))
+    resampled = sitk.Resample(source, reference, sitk.Transform(), sitk.sitkNearestNeighbor, 0)
+    labels = sitk.GetArrayFromImage(resampled).transpose(2, 1, 0).astype(np.int16)
+    inside = np.isin(labels, lab.labels_of(HEART_AND_SURROUNDINGS))
+    win = window(inside, labels.shape, 8)
+    tissue = np.zeros(labels.shape, dtype=np.uint8)
+    paint_torso(labels, tissue, grid, p, z_bottom, z_heart_bottom - 3.0, win, inside[win])
+    body = labels > 0
+    kept = float(inside.sum()) * s**3 / (float(heart.sum()) * heart_labels.voxel_volume_mm3)
+    report = {
+        "observed": "heart, blood pools and vessel stumps of the label map",
+        "extrapolated": "body outline, fat, chest wall, spine, lungs, liver: the phantom population's mean "
+                        f"torso ({POPULATION_SEEDS} drawn patients), not scaled to this patient",
+        "torso_semi_axes_mm": [round(A, 1), round(B, 1)], "torso_height_mm": round(p.torso_height, 1),
+        "torso_axis_xy_mm": axis_xy.round(2).tolist(), "valve_centroid_mm": anchor.round(2).tolist(),
+        "z_range_mm": [round(z_bottom, 1), round(z_bottom + p.torso_height, 1)],
+        "heart_volume_kept_fraction": round(kept, 4),
+        "heart_inside_body": bool(body[inside].all()),
+        "lungs_ml": {n: round(float((labels == lab.label(n)).sum()) * s**3 / 1000.0, 1) for n in lab.LUNGS},
+    }
+    return LabelImage(labels, (s, s, s), origin), report
