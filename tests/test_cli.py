@@ -61,3 +61,34 @@ def test_calibrate_command_reports_a_missing_twin(tmp_path):
                                  "--out", str(tmp_path / "out"), "--refine"])
     assert result.exit_code == 2, result.output
     assert "error:" in result.output and "nowhere" in result.output and "Traceback" not in result.output
+
+
+def test_build_command_takes_an_mmwhs_map_to_an_ecg(tmp_path):
+    """A heart-only map in MM-WHS codes (the phantom's seven expert classes, 2 mm): walls, veins and
+    an extended torso by rule, then lead fields and one 12-lead ECG, unattended."""
+    import json
+
+    import numpy as np
+
+    from cardiotwin import labels as lab
+    from cardiotwin.io import write_image
+    from cardiotwin.types import Image
+    from conftest import phantom
+
+    labels = phantom(1, 2.0).labels
+    codes = {"lv_myocardium": 205, "la_blood": 420, "lv_blood": 500, "ra_blood": 550, "rv_blood": 600,
+             "aorta": 820, "pulmonary_artery": 850}
+    coded = np.zeros(labels.shape, np.int16)
+    for name, code in codes.items():
+        coded[labels.array == lab.label(name)] = code
+    write_image(Image(coded, labels.spacing, labels.origin), tmp_path / "mmwhs.nii.gz")
+    result = runner.invoke(app, ["build", "--labels", str(tmp_path / "mmwhs.nii.gz"), "--out", str(tmp_path / "twin"),
+                                 "--edge-mm", "2.0"])
+    assert result.exit_code == 0, result.output
+    names = {p.name for p in (tmp_path / "twin").iterdir()}
+    assert {"heart.vtu", "torso.vtu", "labels_torso.nii.gz", "leadfields.npz", "build_report.json", "ecg.png"} <= names
+    report = json.loads((tmp_path / "twin" / "build_report.json").read_text())
+    assert report["label_convention"] == "mmwhs"
+    assert sum(v.get("status") == "placed by rule" for k, v in report["veins"].items() if k != "la_appendage") == 6
+    assert 50.0 <= report["simulation"]["ventricular_activation_ms"] <= 150.0
+    assert report["ecg"]["qrs_ms"] is None or 50.0 <= report["ecg"]["qrs_ms"] <= 150.0

@@ -62,12 +62,14 @@ def phantom(
 
 @app.command()
 def mesh(
-    labels: Path = typer.Option(..., "--labels", help="label map in the cardiotwin convention (NIfTI/NRRD/MHA)"),
+    labels: Path = typer.Option(..., "--labels", help="label map (NIfTI/NRRD/MHA) in any known convention (see `build`)"),
     out: Path = typer.Option(..., "--out", help="output folder"),
     image: Path = typer.Option(None, "--image", help="the image the labels come from: checks they share its grid"),
     edge_mm: float = typer.Option(1.0, "--edge-mm", help="heart mesh edge length (lattice cube size) in mm"),
     opencarp: bool = typer.Option(False, "--opencarp", help="also write openCARP .pts/.elem/.lon"),
-    torso: bool = typer.Option(True, help="also mesh the torso (when the label map has one)"),
+    torso: bool = typer.Option(True, help="also mesh the torso (the map's own, or one extended around the heart)"),
+    label_convention: str = typer.Option("auto", "--label-convention", help="integer convention of the labels "
+                                         "(auto, cardiotwin, mmwhs, mmwhs7, heartchambers_highres, totalsegmentator_v1, acdc)"),
 ) -> None:
     """Walls, valves, landmarks, a four-chamber heart mesh and a torso mesh from a label map."""
     from cardiotwin.anatomy.build import build_anatomy, write_anatomy
@@ -76,7 +78,8 @@ def mesh(
     try:
         with console.status("building walls, landmarks and meshes"):
             reference = read_image(image) if image else None
-            anatomy = build_anatomy(read_labels(labels, reference=reference), edge_mm=edge_mm, with_torso=torso)
+            anatomy = build_anatomy(read_labels(labels, reference=reference, convention=label_convention), edge_mm=edge_mm,
+                                    with_torso=torso)
             paths = write_anatomy(anatomy, out, opencarp=opencarp)
     except CardiotwinError as exc:
         _fail(exc)
@@ -96,52 +99,28 @@ def build(
 ) -> None:
     """Label map -> the whole twin and its 12-lead ECG: walls, valves, vein stumps, landmarks, heart
     mesh, torso mesh (extended around the heart when the map has none), coordinates, fibres,
-    conduction fields, lead fields and one simulation with default parameters."""
-    from cardiotwin.ecg.features import simulated_beat_features
-    from cardiotwin.io import convert_labels, read_image, write_ecg_csv, write_json_atomic
-    from cardiotwin.io.image import check_label_grid, read_labels
-    from cardiotwin.report.ecg_plot import plot_12_lead
-    from cardiotwin.twin import build_twin, simulate as run, write_simulation
+    conduction fields, lead fields and one simulation with default parameters (build_report.json)."""
+    from cardiotwin.pipeline.build import build_case
 
     try:
-        start = time.perf_counter()
-        reference = read_image(image) if image else None
-        if labels.is_dir():
-            label_map, convention = read_labels(labels, reference=reference), "totalsegmentator (mask folder)"
-        else:
-            label_map, convention = convert_labels(read_image(labels), label_convention, str(labels))
-            if reference is not None:
-                check_label_grid(label_map, reference, str(labels))
-        console.print(f"labels: {convention} convention, grid {label_map.shape}, spacing "
-                      f"{tuple(round(s, 3) for s in label_map.spacing)} mm")
-        with console.status("walls, veins, landmarks, meshes, coordinates, fibres, lead fields"):
-            twin, anatomy = build_twin(label_map, out)
-        with console.status("one simulation with default parameters"):
-            t0 = time.perf_counter()
-            sim = run(twin, duration_ms=1000.0)
-            measured = simulated_beat_features(sim.ecg)
-            anatomy.report["timings_s"]["simulation_s"] = round(time.perf_counter() - t0, 2)
-        paths = list(write_simulation(twin, sim, out / "simulation").values())
-        paths += [write_ecg_csv(sim.ecg, out / "simulation" / "ecg.csv"),
-                  plot_12_lead(sim.ecg, out / "ecg.png", title=f"{labels.name}: simulated 12-lead ECG")]
-        total = time.perf_counter() - start
-        summary = {"labels": str(labels), "label_convention": convention, "total_s": round(total, 1),
-                   "timings_s": anatomy.report["timings_s"], "veins": anatomy.report["walls"].get("veins"),
-                   "torso_extension": anatomy.report["torso_extension"],
-                   "ecg": {"qrs_ms": measured["qrs_ms"], "qrs_axis_deg": measured["qrs_axis_deg"],
-                           "qt_ms": measured["qt_ms"]}, "simulation": sim.summary}
-        paths.append(write_json_atomic(out / "build_report.json", summary))
+        with console.status("walls, veins, landmarks, meshes, coordinates, fibres, lead fields, one simulation"):
+            result = build_case(labels, out, image=image, convention=label_convention, edge_mm=edge_mm)
     except CardiotwinError as exc:
         _fail(exc)
-    _print_mesh_summary(anatomy)
     from cardiotwin.report.mesh_figure import plot_meshes
     from cardiotwin.report.veins_figure import plot_inflows
 
+    anatomy, summary = result.anatomy, result.summary
+    _print_mesh_summary(anatomy)
+    paths = list(result.paths)
     paths += _picture(lambda: plot_meshes(anatomy.heart.mesh, anatomy.torso.mesh, out / "anatomy.png"))
     if summary["veins"]:
         paths += _picture(lambda: plot_inflows(anatomy.labels, summary["veins"], out / "veins.png", labels.name))
-    console.print(f"QRS {measured['qrs_ms']:.0f} ms, frontal axis {measured['qrs_axis_deg']:.0f} deg; "
-                  f"[green]done[/] in {total:.0f} s: " + ", ".join(str(p) for p in paths))
+    ecg = summary["ecg"]
+    measured = (f"QRS {ecg['qrs_ms']:.0f} ms, frontal axis {ecg['qrs_axis_deg']:.0f} deg" if ecg["qrs_ms"] is not None
+                else f"[yellow]ECG not measured:[/] {ecg['not_measured']}")
+    console.print(f"labels: {summary['label_convention']} convention; {measured}; [green]done[/] in "
+                  f"{summary['total_s']:.0f} s: " + ", ".join(str(p) for p in paths))
 
 
 def _print_mesh_summary(anatomy) -> None:

@@ -53,7 +53,7 @@ def build_anatomy(labels: LabelImage, edge_mm: float = 1.0, torso_heart_edge_mm:
         torso_labels = walled
         if lab.label("torso") not in np.unique(walled.array[::4, ::4, ::4]):
             start = time.perf_counter()
-            torso_labels, extension = extend_torso(walled, walls_report["valves"])
+            torso_labels, extension = extend_torso(walled, spacing_mm=max(1.0, min(walled.spacing)))
             timings["torso_extension_s"] = time.perf_counter() - start
         start = time.perf_counter()
         torso = torso_mesh(torso_labels, heart_edge_mm=torso_heart_edge_mm, skin_edge_mm=torso_skin_edge_mm)

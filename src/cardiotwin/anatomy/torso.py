@@ -6,7 +6,7 @@ chest wall, ribs, sternum, spine, diaphragm, liver, both lungs) at its populatio
 mean of the phantom's drawn torso parameters), placed around the heart the way the phantom places
 its own heart: the centroid of the four valve centres sits at the phantom population's mean offset
 from the torso axis (left-right, anterior-posterior), and the torso reaches 200 mm below the
-heart's lowest point. Its axes are the image's patient axes (LPS): CT and MR volumes are acquired
+lowest point of its chambers. Its axes are the image's patient axes (LPS): CT and MR volumes are acquired
 with the patient aligned to the scanner, so the heart keeps its own, measured orientation inside.
 The heart and its vessels are copied in as they are; the torso is painted only into the voxels
 they leave free, and the lungs stay 5 mm clear of the heart.
@@ -25,7 +25,7 @@ import SimpleITK as sitk
 
 from cardiotwin import labels as lab
 from cardiotwin.anatomy.mesh import HEART_AND_SURROUNDINGS
-from cardiotwin.anatomy.voxels import window
+from cardiotwin.anatomy.voxels import label_windows, window
 from cardiotwin.errors import AnatomyError
 from cardiotwin.phantom.generate import MARGIN
 from cardiotwin.phantom.heart import HeartModel
@@ -53,25 +53,33 @@ def population_torso() -> tuple[PhantomParams, np.ndarray]:
     return dataclasses.replace(draws[0], seed=-1, **mean), np.mean(offsets, axis=0)
 
 
-def valve_centroid(valves: dict) -> np.ndarray:
-    """Centroid (LPS mm) of the valve centres in a walls report's ``valves`` entry."""
-    centres = [v["center_mm"] for v in valves.values() if "center_mm" in v]
+def valve_centroid(labels: LabelImage) -> np.ndarray:
+    """Centroid (LPS mm) of the centres of the valve planes of a walled label map."""
+    windows = label_windows(labels.array)
+    centres = []
+    for value in lab.labels_of(lab.VALVES):
+        if value in windows:
+            win = windows[value]
+            idx = np.argwhere(labels.array[win] == value).mean(axis=0) + [w.start for w in win]
+            centres.append(labels.index_to_physical(idx))
     if not centres:
-        raise AnatomyError("the extended torso is placed from the valve planes, and none was placed; "
-                           "the heart's chambers do not meet their outflows")
+        raise AnatomyError("the extended torso is placed from the valve planes, and the label map has none; "
+                           "run the walls stage first (its chambers must meet their outflows)")
     return np.mean(centres, axis=0)
 
 
-def extend_torso(heart_labels: LabelImage, valves: dict, spacing_mm: float = 1.0) -> tuple[LabelImage, dict]:
+def extend_torso(heart_labels: LabelImage, spacing_mm: float = 1.0) -> tuple[LabelImage, dict]:
     """A torso label map (axis-aligned LPS grid of ``spacing_mm``) around the heart of
     ``heart_labels`` (a walled label map without torso), and a report of what was extrapolated."""
     heart = np.isin(heart_labels.array, lab.labels_of(HEART_AND_SURROUNDINGS))
     if not heart.any():
         raise AnatomyError("no heart structure in the label map: nothing to build a torso around")
     p, offset = population_torso()
-    anchor = valve_centroid(valves)
+    anchor = valve_centroid(heart_labels)
     axis_xy = anchor[:2] - offset
-    corners = np.array(np.meshgrid(*[[w.start, w.stop - 1] for w in window(heart, heart.shape, 0)],
+    chambers = lab.labels_of(lab.HEART)
+    box = window(np.isin(heart_labels.array, chambers), heart.shape, 0)
+    corners = np.array(np.meshgrid(*[[w.start, w.stop - 1] for w in box],
                                    indexing="ij")).reshape(3, -1).T
     z_heart_bottom = float(heart_labels.index_to_physical(corners)[:, 2].min())
     z_bottom = z_heart_bottom - BELOW_HEART_MM
@@ -95,7 +103,8 @@ def extend_torso(heart_labels: LabelImage, valves: dict, spacing_mm: float = 1.0
     tissue = np.zeros(labels.shape, dtype=np.uint8)
     paint_torso(labels, tissue, grid, p, z_bottom, z_heart_bottom - 3.0, win, inside[win])
     body = labels > 0
-    kept = float(inside.sum()) * s**3 / (float(heart.sum()) * heart_labels.voxel_volume_mm3)
+    kept = (float(np.isin(labels, chambers).sum()) * s**3
+            / (float(np.isin(heart_labels.array, chambers).sum()) * heart_labels.voxel_volume_mm3))
     report = {
         "observed": "heart, blood pools and vessel stumps of the label map",
         "extrapolated": "body outline, fat, chest wall, spine, lungs, liver: the phantom population's mean "

@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import signal as sps
 
-from cardiotwin.ecg.signal import Beat, clean, delineate, median_beat, pq_level, preprocess
+from cardiotwin.ecg.signal import Beat, beat_from_r_peaks, preprocess
 from cardiotwin.electrophysiology.parameters import EpParameters
 from cardiotwin.errors import InvalidParameterError, InvalidSignalError
 from cardiotwin.types import TWELVE_LEADS, Ecg
@@ -78,19 +78,6 @@ def add_noise(ecg: Ecg, rng: np.random.Generator, *, noise_mv: float = 0.02, emg
     return Ecg(x, ecg.fs, ecg.leads)
 
 
-def _beat_from_peaks(ecg: Ecg, r_peaks: np.ndarray) -> Beat:
-    """``preprocess`` with known R peaks: clean, median beat, delineation, isoelectric reference."""
-    from dataclasses import replace
-
-    filtered = clean(ecg)
-    beat = median_beat(filtered, np.asarray(r_peaks, dtype=np.int64))
-    fid = delineate(beat)
-    fs = beat.ecg.fs
-    level = pq_level(beat.ecg.signals, fid, fs)
-    return replace(beat, ecg=Ecg(beat.ecg.signals - level, fs, beat.ecg.leads), beats=beat.beats - level[None],
-                   fiducials=fid)
-
-
 def synthetic_beat(model, params: EpParameters, rng: np.random.Generator, *, rr_ms: float = 900.0,
                    duration_s: float = 10.0, fs: float = 1000.0, rotation_deg=None, **noise) -> tuple[Beat, str]:
     """The preprocessed median beat of a noisy synthetic record, and the route: ``"preprocess"``
@@ -105,4 +92,4 @@ def synthetic_beat(model, params: EpParameters, rng: np.random.Generator, *, rr_
             return beat, "preprocess"
     except InvalidSignalError:
         pass
-    return _beat_from_peaks(noisy, peaks), "known_r_peaks"
+    return beat_from_r_peaks(noisy, peaks), "known_r_peaks"

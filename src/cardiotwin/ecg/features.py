@@ -114,10 +114,14 @@ def features(beat: Beat, fiducials: Fiducials | None = None) -> dict[str, Any]:
     }
 
 
-def simulated_beat_features(ecg, repeats: int = 5) -> dict[str, Any]:
+def simulated_beat_features(ecg, r_ms: float, repeats: int = 5) -> dict[str, Any]:
     """:func:`features` of one simulated beat, measured as a patient's would be: the beat repeated
-    ``repeats`` times as a rhythm (its duration is the RR interval), then preprocessed and delineated."""
-    from cardiotwin.ecg.signal import preprocess
+    ``repeats`` times as a rhythm (its duration is the RR interval), cleaned, averaged and
+    delineated, with the R peak known (``r_ms``, e.g. the time of largest QRS power; a detector can
+    take a twin's steep T waves for R waves)."""
+    from cardiotwin.ecg.signal import beat_from_r_peaks
     from cardiotwin.types import Ecg
 
-    return features(preprocess(Ecg(np.tile(ecg.signals, repeats), ecg.fs, ecg.leads)))
+    n = ecg.n_samples
+    peaks = int(round(r_ms * ecg.fs / 1000.0)) + n * np.arange(repeats)
+    return features(beat_from_r_peaks(Ecg(np.tile(ecg.signals, repeats), ecg.fs, ecg.leads), peaks))

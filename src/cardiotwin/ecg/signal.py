@@ -836,3 +836,16 @@ def preprocess(
         derived_leads=tuple(derived),
     )
     return replace(beat, fiducials=fid)
+
+
+def beat_from_r_peaks(ecg: Ecg, r_peaks: np.ndarray) -> Beat:
+    """:func:`preprocess` with known R peaks (a simulated record, where a detector may take steep T
+    waves for R waves): clean, median beat, delineation, isoelectric (PR-segment) reference."""
+    from dataclasses import replace
+
+    beat = median_beat(clean(ecg), np.asarray(r_peaks, dtype=np.int64))
+    fid = delineate(beat)
+    fs = beat.ecg.fs
+    level = pq_level(beat.ecg.signals, fid, fs)
+    return replace(beat, ecg=Ecg(beat.ecg.signals - level, fs, beat.ecg.leads), beats=beat.beats - level[None],
+                   fiducials=fid)

@@ -1,0 +1,1 @@
+"""Stages that write a case folder: the thin layer between the science modules and the CLI."""
