@@ -86,7 +86,8 @@ def test_build_command_takes_an_mmwhs_map_to_an_ecg(tmp_path):
                                  "--edge-mm", "2.0"])
     assert result.exit_code == 0, result.output
     names = {p.name for p in (tmp_path / "twin").iterdir()}
-    assert {"heart.vtu", "torso.vtu", "labels_torso.nii.gz", "leadfields.npz", "build_report.json", "ecg.png"} <= names
+    assert {"heart.vtu", "torso.vtu", "labels_torso.nii.gz", "leadfields.npz", "build_report.json", "ecg.png",
+            "veins.png", "anatomy.png"} <= names
     report = json.loads((tmp_path / "twin" / "build_report.json").read_text())
     assert report["label_convention"] == "mmwhs"
     assert sum(v.get("status") == "placed by rule" for k, v in report["veins"].items() if k != "la_appendage") == 6

@@ -29,6 +29,22 @@ def _grid(mesh: TetMesh, tags=None):
     return grid
 
 
+def look_at(plotter, centre, direction, distance: float, up=(0, 0, 1)) -> None:
+    """Point the current subplot's camera at ``centre`` from ``distance`` mm along ``direction``."""
+    plotter.camera.focal_point = centre
+    plotter.camera.position = np.asarray(centre, float) + distance * np.asarray(direction, float)
+    plotter.camera.up = up
+
+
+def save_screenshot(plotter, path: str | os.PathLike) -> Path:
+    """Write the plotter's picture atomically and close it."""
+    target = Path(path)
+    with atomic_path(target) as tmp:
+        plotter.screenshot(str(tmp))
+    plotter.close()
+    return target
+
+
 def plot_meshes(heart: TetMesh, torso: TetMesh | None, path: str | os.PathLike, size=(1600, 800)) -> Path:
     """PNG with an anterior and a left view: heart regions coloured, torso skin and lungs translucent."""
     import pyvista as pv
@@ -49,14 +65,8 @@ def plot_meshes(heart: TetMesh, torso: TetMesh | None, path: str | os.PathLike, 
             plotter.add_mesh(lungs, color="#6d8cc7", opacity=0.18)
         plotter.add_text(f"{name} view", font_size=12)
         distance = 900.0 if torso is not None else 350.0
-        plotter.camera.focal_point = centre
-        plotter.camera.position = centre + distance * np.asarray(direction, float)
-        plotter.camera.up = up
-    target = Path(path)
-    with atomic_path(target) as tmp:
-        plotter.screenshot(str(tmp))
-    plotter.close()
-    return target
+        look_at(plotter, centre, direction, distance, up)
+    return save_screenshot(plotter, path)
 
 
 def plot_field(mesh: TetMesh, values: np.ndarray, path: str | os.PathLike, title: str,
@@ -74,11 +84,5 @@ def plot_field(mesh: TetMesh, values: np.ndarray, path: str | os.PathLike, title
         plotter.add_mesh(surface, scalars=title, cmap=cmap, nan_color="#bbbbbb", smooth_shading=True,
                          show_scalar_bar=col == 1, scalar_bar_args={"title": title})
         plotter.add_text(f"{name} view", font_size=12)
-        plotter.camera.focal_point = centre
-        plotter.camera.position = centre + 350.0 * np.asarray(direction, float)
-        plotter.camera.up = (0, 0, 1)
-    target = Path(path)
-    with atomic_path(target) as tmp:
-        plotter.screenshot(str(tmp))
-    plotter.close()
-    return target
+        look_at(plotter, centre, direction, 350.0)
+    return save_screenshot(plotter, path)

@@ -10,7 +10,7 @@ import numpy as np
 
 from cardiotwin import labels as lab
 from cardiotwin.anatomy.voxels import window
-from cardiotwin.io.atomic import atomic_path
+from cardiotwin.report.mesh_figure import look_at, save_screenshot
 from cardiotwin.report.slices import _COLOURS
 from cardiotwin.types import LabelImage
 
@@ -58,11 +58,5 @@ def plot_inflows(labels: LabelImage, veins: dict, path: str | os.PathLike, title
             plotter.add_point_labels(np.array(list(points.values())), list(points), font_size=14,
                                      always_visible=True, shape_opacity=0.4)
         plotter.add_text(f"{title} {name} view".strip(), font_size=12)
-        plotter.camera.focal_point = centre
-        plotter.camera.position = centre + 400.0 * np.asarray(direction, float)
-        plotter.camera.up = (0, 0, 1)
-    target = Path(path)
-    with atomic_path(target) as tmp:
-        plotter.screenshot(str(tmp))
-    plotter.close()
-    return target
+        look_at(plotter, centre, direction, 400.0)
+    return save_screenshot(plotter, path)
