@@ -58,6 +58,10 @@ VESSEL_CHAMBER: dict[str, tuple[str, str | None]] = {  # vessel -> (chamber it l
     "pulmonary_veins": ("la_blood", None),
 }
 FILLABLE = ("background", "torso")
+#: coarsest voxels walls are grown on: a map coarser than this (e.g. 4 mm) is first resampled
+#: (shape-based) to COARSE_MAP_WALL_SPACING_MM, since 2.5-3.5 mm walls vanish or break up on 4 mm voxels
+MAX_WALL_SPACING_MM = 2.0
+COARSE_MAP_WALL_SPACING_MM = 1.0
 
 
 @dataclass(frozen=True)
@@ -262,12 +266,15 @@ def build_walls(labels: LabelImage, thickness_mm: Mapping[str, float] | None = N
     """The walls stage: blood pools (+ LV myocardium, vessels) -> a closed four-chamber label map.
 
     Steps: validate the chambers (:func:`check_heart_labels`), resample to isotropic voxels
-    (:func:`resample_isotropic`), place missing valve planes, with ``veins`` place the missing
+    (:func:`resample_isotropic`; ``spacing_mm`` default: the finest spacing, or 1 mm for maps
+    coarser than ``MAX_WALL_SPACING_MM``), place missing valve planes, with ``veins`` place the missing
     pulmonary-vein and caval stumps (:func:`cardiotwin.anatomy.veins.place_veins`), cut vessels to ``vessel_lengths_mm``
     (``None``: keep them whole), grow the missing walls. Returns the new label map and a report.
     """
     check_spacing(labels.spacing)
     checked, repairs = check_heart_labels(labels)
+    if spacing_mm is None and min(checked.spacing) > MAX_WALL_SPACING_MM:  # too coarse for 2-3 mm walls
+        spacing_mm = COARSE_MAP_WALL_SPACING_MM
     iso = resample_isotropic(checked, spacing_mm)
     if iso is not checked:
         repairs.append(f"resampled from {checked.spacing} mm to {iso.spacing[0]:.3g} mm isotropic (shape-based)")
