@@ -98,7 +98,8 @@ def place_veins(labels: np.ndarray, spacing, direction: np.ndarray, fillable=("b
         offset = sp * [w.start for w in win]
         centre = np.argwhere(blood).mean(axis=0) * sp + offset
         if atrium == "la_blood" and lab.label("mitral_valve") in windows:
-            mitral = np.argwhere(labels == lab.label("mitral_valve")).mean(axis=0) * sp
+            mwin = windows[lab.label("mitral_valve")]
+            mitral = (np.argwhere(labels[mwin] == lab.label("mitral_valve")).mean(axis=0) + [w.start for w in mwin]) * sp
             posterior = _unit(centre - mitral) + to_index @ POSTERIOR
         else:
             posterior = to_index @ POSTERIOR
@@ -107,19 +108,19 @@ def place_veins(labels: np.ndarray, spacing, direction: np.ndarray, fillable=("b
         surface = blood & ~ndimage.binary_erosion(blood)
         others = ~blood & ~np.isin(region, fill_values)
         free = surface & (ndimage.distance_transform_edt(~others, sampling=sp) > FREE_WALL_MM)
-        frames[atrium] = (win, region, blood, offset, centre, axes,
+        frames[atrium] = (region, blood, offset, centre, axes,
                           np.argwhere(free) * sp + offset, np.argwhere(surface) * sp + offset)
     present = set(np.unique(labels).tolist())
     placed: list[tuple[str, np.ndarray, float]] = []  # (atrium, ostium, radius) of the stumps painted
     for rule in VEIN_RULES:
         v = lab.label(rule.vein)
-        if v in present and rule.name not in report:
+        if v in present:
             report[rule.name] = {"status": "present in the input"}
             continue
         if rule.atrium not in frames:
             report[rule.name] = {"status": f"skipped: {rule.atrium} absent"}
             continue
-        win, region, blood, offset, centre, axes, free_pts, _ = frames[rule.atrium]
+        region, blood, offset, centre, axes, free_pts, _ = frames[rule.atrium]
         if not len(free_pts):
             report[rule.name] = {"status": f"not found: {rule.atrium} has no free wall"}
             continue
@@ -140,7 +141,7 @@ def place_veins(labels: np.ndarray, spacing, direction: np.ndarray, fillable=("b
                              "ostium_mm": ostium.round(3).tolist(), "axis": axis.round(4).tolist(),
                              "radius_mm": rule.radius_mm, "voxels": int(painted), "observed": False}
     if "la_blood" in frames:
-        _, _, _, _, centre, axes, _, surface_pts = frames["la_blood"]
+        _, _, _, centre, axes, _, surface_pts = frames["la_blood"]
         d = _unit(sum(w * a for w, a in zip(APPENDAGE_WEIGHTS, axes)))
         report["la_appendage"] = {"status": "placed by rule", "method": "support point of the LA surface",
                                   "point_mm": _support_point(surface_pts, centre, d).round(3).tolist(),
