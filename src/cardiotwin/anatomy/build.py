@@ -48,22 +48,21 @@ def build_anatomy(labels: LabelImage, edge_mm: float = 1.0, torso_heart_edge_mm:
     start = time.perf_counter()
     heart = heart_mesh(walled, edge_mm=edge_mm)
     timings["heart_mesh_s"] = time.perf_counter() - start
-    torso, torso_labels, extension = None, None, "the label map has its own torso"
+    torso, extended, extension = None, None, "the label map has its own torso"
     if with_torso:
-        torso_labels = walled
         if lab.label("torso") not in np.unique(walled.array[::4, ::4, ::4]):
             start = time.perf_counter()
-            torso_labels, extension = extend_torso(walled, spacing_mm=max(1.0, min(walled.spacing)))
+            extended, extension = extend_torso(walled, spacing_mm=max(1.0, min(walled.spacing)))
             timings["torso_extension_s"] = time.perf_counter() - start
         start = time.perf_counter()
-        torso = torso_mesh(torso_labels, heart_edge_mm=torso_heart_edge_mm, skin_edge_mm=torso_skin_edge_mm)
+        torso = torso_mesh(walled if extended is None else extended, heart_edge_mm=torso_heart_edge_mm,
+                           skin_edge_mm=torso_skin_edge_mm)
         timings["torso_mesh_s"] = time.perf_counter() - start
     report = {"walls": walls_report, "heart_mesh": heart.report,
               "torso_mesh": torso.report if torso else "torso mesh not requested",
               "torso_extension": extension if torso else None,
               "timings_s": {k: round(v, 2) for k, v in timings.items()}}
-    return Anatomy(walled, landmarks, heart, torso, report,
-                   torso_labels if torso_labels is not None and torso_labels is not walled else None)
+    return Anatomy(walled, landmarks, heart, torso, report, extended)
 
 
 def write_anatomy(anatomy: Anatomy, out_dir: str | os.PathLike, opencarp: bool = False) -> dict[str, Path]:

@@ -27,6 +27,7 @@ from cardiotwin import labels as lab
 from cardiotwin.anatomy.mesh import HEART_AND_SURROUNDINGS
 from cardiotwin.anatomy.voxels import label_windows, window
 from cardiotwin.errors import AnatomyError
+from cardiotwin.io.image import from_sitk, to_sitk
 from cardiotwin.phantom.generate import MARGIN
 from cardiotwin.phantom.heart import HeartModel
 from cardiotwin.phantom.params import PhantomParams, sample_params
@@ -92,12 +93,8 @@ def extend_torso(heart_labels: LabelImage, spacing_mm: float = 1.0) -> tuple[Lab
     reference = sitk.Image([int(n) for n in grid.shape], sitk.sitkInt16)
     reference.SetSpacing((s, s, s))
     reference.SetOrigin(origin)
-    source = sitk.GetImageFromArray(np.ascontiguousarray(heart_labels.array.transpose(2, 1, 0)))
-    source.SetSpacing(heart_labels.spacing)
-    source.SetOrigin(heart_labels.origin)
-    source.SetDirection(tuple(heart_labels.direction.ravel()))
-    resampled = sitk.Resample(source, reference, sitk.Transform(), sitk.sitkNearestNeighbor, 0)
-    labels = sitk.GetArrayFromImage(resampled).transpose(2, 1, 0).astype(np.int16)
+    resampled = sitk.Resample(to_sitk(heart_labels), reference, sitk.Transform(), sitk.sitkNearestNeighbor, 0)
+    labels = from_sitk(resampled).array.astype(np.int16)
     inside = np.isin(labels, lab.labels_of(HEART_AND_SURROUNDINGS))
     win = window(inside, labels.shape, 8)
     tissue = np.zeros(labels.shape, dtype=np.uint8)

@@ -82,16 +82,22 @@ def read_labels(path: str | os.PathLike, reference: Image | None = None, convent
     orientation or origin disagrees with its image is rejected rather than silently producing a
     mirrored heart.
     """
+    return read_label_map(path, reference, convention)[0]
+
+
+def read_label_map(path: str | os.PathLike, reference: Image | None = None,
+                   convention: str = "auto") -> tuple[LabelImage, str]:
+    """:func:`read_labels`, also returning the name of the convention it was read in."""
     p = Path(path)
     if p.is_dir() and any(p.glob("*.nii*")):
         from cardiotwin.io.totalsegmentator import read_totalsegmentator
 
-        labels = read_totalsegmentator(p)
+        labels, used = read_totalsegmentator(p), "totalsegmentator (mask folder)"
     else:
-        labels, _ = convert_labels(read_image(p), convention, str(p))
+        labels, used = convert_labels(read_image(p), convention, str(p))
     if reference is not None:
         check_label_grid(labels, reference, str(path))
-    return labels
+    return labels, used
 
 
 def check_label_grid(labels: LabelImage, reference: Image, source: str = "label map") -> None:

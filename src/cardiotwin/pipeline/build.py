@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import os
 import time
-
-import numpy as np
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import numpy as np
 
 from cardiotwin.anatomy.build import Anatomy
 from cardiotwin.ecg.features import simulated_beat_features
 from cardiotwin.errors import InputError
-from cardiotwin.io import convert_labels, read_image, read_labels, write_ecg_csv, write_json_atomic
-from cardiotwin.io.image import check_label_grid
+from cardiotwin.io import read_image, write_ecg_csv, write_json_atomic
+from cardiotwin.io.image import read_label_map
 from cardiotwin.twin import Simulation, Twin, build_twin, simulate, write_simulation
 
 
@@ -36,13 +36,7 @@ def build_case(labels_path: str | os.PathLike, out: str | os.PathLike, image: st
 
     start = time.perf_counter()
     labels_path, out = Path(labels_path), Path(out)
-    reference = read_image(image) if image else None
-    if labels_path.is_dir():
-        label_map, used = read_labels(labels_path, reference=reference), "totalsegmentator (mask folder)"
-    else:
-        label_map, used = convert_labels(read_image(labels_path), convention, str(labels_path))
-        if reference is not None:
-            check_label_grid(label_map, reference, str(labels_path))
+    label_map, used = read_label_map(labels_path, read_image(image) if image else None, convention)
     twin, anatomy = build_twin(label_map, out, edge_mm=edge_mm)
     t0 = time.perf_counter()
     sim = simulate(twin, duration_ms=1000.0)
