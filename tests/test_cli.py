@@ -64,8 +64,9 @@ def test_calibrate_command_reports_a_missing_twin(tmp_path):
 
 
 def test_build_command_takes_an_mmwhs_map_to_an_ecg(tmp_path):
-    """A heart-only map in MM-WHS codes (the phantom's seven expert classes, 2 mm): walls, veins and
-    an extended torso by rule, then lead fields and one 12-lead ECG, unattended."""
+    """A heart-only map in MM-WHS codes (the phantom's seven expert classes, 2 mm) with its CT, both
+    cropped around the heart as a cardiac CT is: walls, veins, a torso fitted to the CT's body and
+    lungs and extended past its view, then lead fields and one 12-lead ECG, unattended."""
     import json
 
     import numpy as np
@@ -75,7 +76,13 @@ def test_build_command_takes_an_mmwhs_map_to_an_ecg(tmp_path):
     from cardiotwin.types import Image
     from conftest import phantom
 
-    labels = phantom(1, 2.0).labels
+    ph = phantom(1, 2.0)
+    labels = ph.labels
+    centre = np.argwhere(np.isin(labels.array, lab.labels_of(lab.HEART))).mean(axis=0).astype(int)
+    box = tuple(slice(max(c - h, 0), c + h) for c, h in zip(centre, (45, 45, 60)))  # <= 180 x 180 x 240 mm
+    origin = tuple(labels.index_to_physical(np.array([b.start for b in box], float)))
+    labels = Image(labels.array[box], labels.spacing, origin)
+    write_image(Image(ph.image.array[box], labels.spacing, origin), tmp_path / "ct.nii.gz")
     codes = {"lv_myocardium": 205, "la_blood": 420, "lv_blood": 500, "ra_blood": 550, "rv_blood": 600,
              "aorta": 820, "pulmonary_artery": 850}
     coded = np.zeros(labels.shape, np.int16)
@@ -83,13 +90,17 @@ def test_build_command_takes_an_mmwhs_map_to_an_ecg(tmp_path):
         coded[labels.array == lab.label(name)] = code
     write_image(Image(coded, labels.spacing, labels.origin), tmp_path / "mmwhs.nii.gz")
     result = runner.invoke(app, ["build", "--labels", str(tmp_path / "mmwhs.nii.gz"), "--out", str(tmp_path / "twin"),
-                                 "--edge-mm", "2.0"])
+                                 "--image", str(tmp_path / "ct.nii.gz"), "--edge-mm", "2.0"])
     assert result.exit_code == 0, result.output
     names = {p.name for p in (tmp_path / "twin").iterdir()}
     assert {"heart.vtu", "torso.vtu", "labels_torso.nii.gz", "leadfields.npz", "build_report.json", "ecg.png",
-            "veins.png", "anatomy.png"} <= names
+            "veins.png", "anatomy.png", "torso_fit.png"} <= names
     report = json.loads((tmp_path / "twin" / "build_report.json").read_text())
     assert report["label_convention"] == "mmwhs"
+    seen = report["torso_extension"]["image"]
+    past = seen["body_past_view_mm"]  # the crop shows the anterior skin; the body goes on past the other sides
+    assert seen["body_kept_fraction"] >= 0.99 and past["anterior"] < 0.0, seen
+    assert min(v for k, v in past.items() if k != "anterior") > 0.0, seen
     assert sum(v.get("status") == "placed by rule" for k, v in report["veins"].items() if k != "la_appendage") == 6
     assert 50.0 <= report["simulation"]["ventricular_activation_ms"] <= 150.0
     assert report["ecg"]["qrs_ms"] is None or 50.0 <= report["ecg"]["qrs_ms"] <= 150.0

@@ -64,7 +64,8 @@ def phantom(
 def mesh(
     labels: Path = typer.Option(..., "--labels", help="label map (NIfTI/NRRD/MHA) in any known convention (see `build`)"),
     out: Path = typer.Option(..., "--out", help="output folder"),
-    image: Path = typer.Option(None, "--image", help="the image the labels come from: checks they share its grid"),
+    image: Path = typer.Option(None, "--image", help="the image the labels come from (same grid): "
+                             "a CT's body outline and lungs shape the extended torso"),
     edge_mm: float = typer.Option(1.0, "--edge-mm", help="heart mesh edge length (lattice cube size) in mm"),
     opencarp: bool = typer.Option(False, "--opencarp", help="also write openCARP .pts/.elem/.lon"),
     torso: bool = typer.Option(True, help="also mesh the torso (the map's own, or one extended around the heart)"),
@@ -92,7 +93,8 @@ def build(
     labels: Path = typer.Option(..., "--labels", help="label map: cardiotwin, MM-WHS, MM-WHS 1-7 / TotalSegmentator "
                                 "heartchambers_highres, TotalSegmentator total v1, ACDC, or a TotalSegmentator mask folder"),
     out: Path = typer.Option(..., "--out", help="twin folder to write (read by `ecg`, `simulate`, `calibrate`)"),
-    image: Path = typer.Option(None, "--image", help="the image the labels come from: checks they share its grid"),
+    image: Path = typer.Option(None, "--image", help="the image the labels come from (same grid): "
+                             "a CT's body outline and lungs shape the extended torso"),
     label_convention: str = typer.Option("auto", "--label-convention", help="integer convention of the labels "
                                          "(auto, cardiotwin, mmwhs, mmwhs7, heartchambers_highres, totalsegmentator_v1, acdc)"),
     edge_mm: float = typer.Option(1.0, "--edge-mm", help="heart mesh edge length (lattice cube size) in mm"),
@@ -116,6 +118,11 @@ def build(
     paths += _picture(lambda: plot_meshes(anatomy.heart.mesh, anatomy.torso.mesh, out / "anatomy.png"))
     if summary["veins"]:
         paths += _picture(lambda: plot_inflows(anatomy.labels, summary["veins"], out / "veins.png", labels.name))
+    if result.scan is not None and anatomy.torso_labels is not None:
+        from cardiotwin.report.slices import plot_torso_fit
+
+        paths += _picture(lambda: plot_torso_fit(result.scan, anatomy.torso_labels, out / "torso_fit.png",
+                                                 f"{image.name}: torso fitted to the CT, extended past its view"))
     ecg = summary["ecg"]
     measured = (f"QRS {ecg['qrs_ms']:.0f} ms, frontal axis {ecg['qrs_axis_deg']:.0f} deg" if ecg["qrs_ms"] is not None
                 else f"[yellow]ECG not measured:[/] {ecg['not_measured']}")

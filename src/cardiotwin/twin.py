@@ -96,17 +96,18 @@ def ensure_lead_fields(twin: Twin, folder: str | os.PathLike, electrodes_csv: st
     return twin.lead_fields
 
 
-def build_twin(labels, folder: str | os.PathLike, edge_mm: float = 1.0, opencarp: bool = True):
+def build_twin(labels, folder: str | os.PathLike, edge_mm: float = 1.0, opencarp: bool = True, image=None):
     """Label map -> twin folder: walls, vein stumps, landmarks, heart and (own or extended) torso
     meshes, coordinates, fibres, conduction fields and lead fields; returns (:class:`Twin`, the
-    anatomy, whose ``report["timings_s"]`` has every stage's time)."""
+    anatomy, whose ``report["timings_s"]`` has every stage's time). A CT ``image`` the labels come
+    from shapes the extended torso."""
     from cardiotwin.anatomy.build import build_anatomy, write_anatomy
     from cardiotwin.anatomy.fibres import add_coordinates_and_fibres
     from cardiotwin.electrophysiology.conduction import add_conduction_fields
     from cardiotwin.io.opencarp import write_opencarp
 
     out = Path(folder)
-    anatomy = build_anatomy(labels, edge_mm=edge_mm)
+    anatomy = build_anatomy(labels, edge_mm=edge_mm, image=image)
     timings = anatomy.report["timings_s"]
     write_anatomy(anatomy, out)
     start = time.perf_counter()

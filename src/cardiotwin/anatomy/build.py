@@ -12,13 +12,14 @@ import numpy as np
 from cardiotwin import labels as lab
 from cardiotwin.anatomy.landmarks import find_landmarks, write_landmarks
 from cardiotwin.anatomy.mesh import MeshResult, heart_mesh, torso_mesh
+from cardiotwin.anatomy.ct_body import is_ct
 from cardiotwin.anatomy.torso import extend_torso
 from cardiotwin.anatomy.walls import DEFAULT_VESSEL_LENGTHS_MM, build_walls
 from cardiotwin.io.atomic import write_json_atomic
 from cardiotwin.io.image import write_image
 from cardiotwin.io.mesh import write_mesh
 from cardiotwin.io.opencarp import write_opencarp
-from cardiotwin.types import LabelImage
+from cardiotwin.types import Image, LabelImage
 
 
 @dataclass
@@ -35,9 +36,10 @@ class Anatomy:
 
 def build_anatomy(labels: LabelImage, edge_mm: float = 1.0, torso_heart_edge_mm: float = 2.0,
                   torso_skin_edge_mm: float = 8.0, vessel_lengths_mm: dict | None = None,
-                  with_torso: bool = True) -> Anatomy:
+                  with_torso: bool = True, image: Image | None = None) -> Anatomy:
     """Walls, valves, vein stumps, landmarks, heart mesh and torso mesh (the map's own torso, or an
-    extended torso built around the heart, :func:`cardiotwin.anatomy.torso.extend_torso`)."""
+    extended torso built around the heart, :func:`cardiotwin.anatomy.torso.extend_torso`, fitted to
+    the body and lungs of ``image`` when it is a CT in HU)."""
     timings = {}
     start = time.perf_counter()
     walled, walls_report = build_walls(labels, vessel_lengths_mm=vessel_lengths_mm or DEFAULT_VESSEL_LENGTHS_MM)
@@ -52,7 +54,11 @@ def build_anatomy(labels: LabelImage, edge_mm: float = 1.0, torso_heart_edge_mm:
     if with_torso:
         if lab.label("torso") not in np.unique(walled.array[::4, ::4, ::4]):
             start = time.perf_counter()
-            extended, extension = extend_torso(walled, spacing_mm=max(1.0, min(walled.spacing)))
+            ct = image if image is not None and is_ct(image) else None
+            extended, extension = extend_torso(walled, spacing_mm=max(1.0, min(walled.spacing)), ct=ct)
+            if image is not None and ct is None:
+                extension["image"] = ("not used: the torso is fitted to a CT in Hounsfield units only "
+                                      "(fitting an MR body outline is not done yet)")
             timings["torso_extension_s"] = time.perf_counter() - start
         start = time.perf_counter()
         torso = torso_mesh(walled if extended is None else extended, heart_edge_mm=torso_heart_edge_mm,

@@ -8,11 +8,13 @@ inside (Raya & Udupa 1990, IEEE Trans Med Imaging 9:32; Herman, Zheng & Bucholtz
 from __future__ import annotations
 
 import numpy as np
+import SimpleITK as sitk
 from scipy import ndimage
 
 from cardiotwin.anatomy.voxels import label_windows
 from cardiotwin.errors import AnatomyError
-from cardiotwin.types import LabelImage
+from cardiotwin.io.image import from_sitk, to_sitk
+from cardiotwin.types import Image, LabelImage
 
 MAX_SLICE_MM = 8.0
 MAX_RATIO = 8.0
@@ -69,3 +71,11 @@ def resample_isotropic(labels: LabelImage, spacing_mm: float | None = None) -> L
         out[region] = np.where(better, value, out[region])
     origin = labels.index_to_physical((np.asarray(target) / sp - 1) / 2)
     return LabelImage(out, (target,) * 3, tuple(origin), labels.direction)
+
+
+def resample_labels(labels: LabelImage, reference: Image, shift_mm=(0.0, 0.0, 0.0)) -> LabelImage:
+    """The label map on ``reference``'s grid (nearest neighbour), moved by ``shift_mm`` (LPS mm):
+    e.g. a segmentation placed into another patient's image."""
+    move = sitk.TranslationTransform(3, [-float(v) for v in shift_mm])  # maps output points to input points
+    out = sitk.Resample(to_sitk(labels), to_sitk(reference), move, sitk.sitkNearestNeighbor, 0)
+    return LabelImage(from_sitk(out).array.astype(np.int16), reference.spacing, reference.origin, reference.direction)

@@ -63,14 +63,15 @@ class Phantom:
 
 
 def generate_phantom(seed: int = 0, spacing: float | tuple[float, float, float] = 1.0,
-                     modality: str = "ct") -> Phantom:
-    """Synthesise patient ``seed`` at the given voxel spacing (mm) as a CT or MR image."""
+                     modality: str = "ct", params: PhantomParams | None = None) -> Phantom:
+    """Synthesise patient ``seed`` at the given voxel spacing (mm) as a CT or MR image; ``params``
+    (e.g. a drawn patient with a wider torso, :func:`dataclasses.replace`) overrides the seed's shape."""
     if modality not in MODALITIES:
         raise InputError(f"modality must be one of {MODALITIES}, got {modality!r}")
     sp = np.broadcast_to(np.asarray(spacing, dtype=float), (3,))
     if not np.all(np.isfinite(sp)) or sp.min() < 0.25 or sp.max() > 10.0:
         raise InputError(f"spacing must be between 0.25 and 10 mm per axis, got {spacing}")
-    p = sample_params(seed)
+    p = sample_params(seed) if params is None else params
 
     base = np.array([p.heart_offset[0], p.heart_offset[1], 0.0])
     frame = heart_frame(p)

@@ -49,6 +49,9 @@ class PhantomParams:
     aorta_wall: float
     pa_radius: float
     pa_wall: float
+    # cross-section shape: |x/A|^n + |y/B|^n = 1 (n = 2: the phantom's ellipse; real chests, flatter
+    # in front, fit n ~ 2.5-3)
+    torso_exponent: float = 2.0
 
     def as_dict(self) -> dict:
         return asdict(self)

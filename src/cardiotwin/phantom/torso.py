@@ -1,7 +1,8 @@
 """Torso of the phantom: body outline, subcutaneous fat, chest wall, ribs, sternum, spine,
 diaphragm, liver and the two lungs around the mediastinum.
 
-Cross-sections are ellipses (x: left-right, y: anterior-posterior). Quantities that depend on
+Cross-sections are ellipses (x: left-right, y: anterior-posterior), or superellipses
+(|x/A|^n + |y/B|^n = 1) when a real body's flatter chest is fitted (:mod:`cardiotwin.anatomy.torso_fit`). Quantities that depend on
 (x, y) only are computed once on a 2-D slice and compared with z-profiles, so the whole torso
 costs a handful of boolean passes over the volume.
 """
@@ -19,6 +20,13 @@ from cardiotwin.phantom.tissue import Tissue
 CHEST_WALL = 16.0  # muscle + ribs between the fat layer and the pleura (mm)
 RIB_PITCH = 26.0  # cranio-caudal distance between ribs (mm)
 SPINE_RADIUS = 19.0  # vertebral body (mm)
+LUNG_CLEARANCE_MM = 5.0  # lungs stay clear of the heart (pericardium, epicardial fat)
+LUNG_SPLIT_MM = 5.0  # lung voxels left of this x (from the torso axis) are the left lung
+
+
+def superellipse_radius(x: np.ndarray, y: np.ndarray, a: float, b: float, n: float = 2.0) -> np.ndarray:
+    """(|x/a|^n + |y/b|^n)^(1/n): 1 on the cross-section's outline, < 1 inside."""
+    return (np.abs(x / a) ** n + np.abs(y / b) ** n) ** (1.0 / n)
 
 
 def spine_center(p: PhantomParams) -> tuple[float, float]:
@@ -34,7 +42,8 @@ def paint_torso(labels: np.ndarray, tissue: np.ndarray, grid: Grid, p: PhantomPa
     z_top = z_bottom + p.torso_height
     in_z = (z >= z_bottom) & (z <= z_top)
     A, B = p.torso_semi_lr, p.torso_semi_ap
-    rho = np.sqrt((x2 / A) ** 2 + (y2 / B) ** 2)
+    n = p.torso_exponent
+    rho = superellipse_radius(x2, y2, A, B, n)
     depth = (1.0 - rho) * min(A, B)  # approx. distance below the skin (mm), 2-D
 
     free = labels == 0
@@ -81,12 +90,12 @@ def paint_torso(labels: np.ndarray, tissue: np.ndarray, grid: Grid, p: PhantomPa
     taper_start = z_top - 90.0
     taper2 = np.clip(1.0 - (np.clip(z - taper_start, 0.0, None) / (z_top - 10.0 - taper_start)) ** 2, 0.0, 1.0)
     inset = p.fat_thickness + CHEST_WALL
-    cav_r2 = (x2 / (A - inset)) ** 2 + (y2 / (B - inset)) ** 2
+    cav_r2 = superellipse_radius(x2, y2, A - inset, B - inset, n) ** 2
     mediastinum = (np.abs(x2 - 5.0) < 22.0) | (r2 < (SPINE_RADIUS + 12.0) ** 2)
     lungs = ((cav_r2[:, :, None] <= taper2[None, None, :]) & ~below & ~mediastinum[:, :, None]
              & (labels == L["torso"]) & (z < z_top - 12.0)[None, None, :])
-    near_heart = ndimage.distance_transform_edt(~heart, sampling=grid.spacing) <= 5.0
+    near_heart = ndimage.distance_transform_edt(~heart, sampling=grid.spacing) <= LUNG_CLEARANCE_MM
     lungs[heart_window] &= ~near_heart
-    labels[lungs & (x2 > 5.0)[:, :, None]] = L["lung_left"]
-    labels[lungs & (x2 <= 5.0)[:, :, None]] = L["lung_right"]
+    labels[lungs & (x2 > LUNG_SPLIT_MM)[:, :, None]] = L["lung_left"]
+    labels[lungs & (x2 <= LUNG_SPLIT_MM)[:, :, None]] = L["lung_right"]
     tissue[lungs] = Tissue.LUNG

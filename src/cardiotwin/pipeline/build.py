@@ -15,6 +15,7 @@ from cardiotwin.errors import InputError
 from cardiotwin.io import read_image, write_ecg_csv, write_json_atomic
 from cardiotwin.io.image import read_label_map
 from cardiotwin.twin import Simulation, Twin, build_twin, simulate, write_simulation
+from cardiotwin.types import Image
 
 
 @dataclass
@@ -24,6 +25,7 @@ class BuildResult:
     simulation: Simulation
     summary: dict
     paths: list[Path] = field(default_factory=list)
+    scan: Image | None = None  # the image given with the labels
 
 
 def build_case(labels_path: str | os.PathLike, out: str | os.PathLike, image: str | os.PathLike | None = None,
@@ -31,13 +33,15 @@ def build_case(labels_path: str | os.PathLike, out: str | os.PathLike, image: st
     """Read the labels (any known convention, or a TotalSegmentator mask folder), build the twin in
     ``out`` (:func:`cardiotwin.twin.build_twin`), simulate one beat with default parameters and
     write ``simulation/``, ``ecg.png`` and ``build_report.json`` (convention, every stage's time,
-    veins, torso extension, QRS duration and axis measured as on a patient's ECG)."""
+    veins, torso extension, QRS duration and axis measured as on a patient's ECG). A CT ``image``
+    (on the labels' grid) shapes the extended torso to its body outline and lungs."""
     from cardiotwin.report.ecg_plot import plot_12_lead
 
     start = time.perf_counter()
     labels_path, out = Path(labels_path), Path(out)
-    label_map, used = read_label_map(labels_path, read_image(image) if image else None, convention)
-    twin, anatomy = build_twin(label_map, out, edge_mm=edge_mm)
+    scan = read_image(image) if image else None
+    label_map, used = read_label_map(labels_path, scan, convention)
+    twin, anatomy = build_twin(label_map, out, edge_mm=edge_mm, image=scan)
     t0 = time.perf_counter()
     sim = simulate(twin, duration_ms=1000.0)
     try:
@@ -57,4 +61,4 @@ def build_case(labels_path: str | os.PathLike, out: str | os.PathLike, image: st
                "veins": anatomy.report["walls"].get("veins"), "torso_extension": anatomy.report["torso_extension"],
                "ecg": ecg, "simulation": sim.summary}
     paths.append(write_json_atomic(out / "build_report.json", summary))
-    return BuildResult(twin, anatomy, sim, summary, paths)
+    return BuildResult(twin, anatomy, sim, summary, paths, scan)

@@ -22,6 +22,21 @@ _COLOURS = {
 }
 
 
+def plot_torso_fit(ct: Image, torso: LabelImage, path: str | os.PathLike, title: str = "") -> Path:
+    """:func:`plot_slices` of an extended torso (bottom) and its CT on the torso's grid (top; blank
+    outside the CT's field of view), through the heart's centre."""
+    import SimpleITK as sitk
+
+    from cardiotwin.io.image import from_sitk, to_sitk
+
+    sampled = sitk.Resample(sitk.Cast(to_sitk(ct), sitk.sitkFloat32), to_sitk(torso), sitk.Transform(),
+                            sitk.sitkLinear, float("nan"))
+    heart = np.argwhere(np.isin(torso.array, lab.labels_of(lab.HEART)))
+    centre = torso.index_to_physical(heart.mean(axis=0)) if len(heart) else torso.index_to_physical(
+        (np.array(torso.shape) - 1) / 2.0)
+    return plot_slices(from_sitk(sampled), torso, centre, path, title=title)
+
+
 def plot_slices(image: Image, labels: LabelImage, center_mm: np.ndarray, path: str | os.PathLike,
                 window: tuple[float, float] = (-300.0, 600.0), title: str = "") -> Path:
     """Axial, coronal and sagittal slices through ``center_mm`` (image top, labels bottom) as PNG.
