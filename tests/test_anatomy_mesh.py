@@ -37,7 +37,7 @@ def test_heart_mesh_is_smooth_not_a_staircase():
     from cardiotwin.meshing.smooth import surface_faces
 
     mesh = heart().mesh
-    faces, _, _ = surface_faces(mesh.cells, mesh.tags, mesh.n_points)
+    faces, *_ = surface_faces(mesh.cells, mesh.tags, mesh.n_points)
     p = mesh.points[faces]
     n = np.cross(p[:, 1] - p[:, 0], p[:, 2] - p[:, 0])
     n /= np.linalg.norm(n, axis=1, keepdims=True)

@@ -14,7 +14,7 @@ from cardiotwin.anatomy.landmarks import find_landmarks, write_landmarks
 from cardiotwin.anatomy.mesh import MeshResult, heart_mesh, torso_mesh
 from cardiotwin.anatomy.ct_body import is_ct
 from cardiotwin.anatomy.torso import extend_torso
-from cardiotwin.anatomy.walls import DEFAULT_VESSEL_LENGTHS_MM, build_walls
+from cardiotwin.anatomy.walls import DEFAULT_VESSEL_LENGTHS_MM, MAX_WALL_SPACING_MM, build_walls
 from cardiotwin.io.atomic import write_json_atomic
 from cardiotwin.io.image import write_image
 from cardiotwin.io.mesh import write_mesh
@@ -39,10 +39,16 @@ def build_anatomy(labels: LabelImage, edge_mm: float = 1.0, torso_heart_edge_mm:
                   with_torso: bool = True, image: Image | None = None) -> Anatomy:
     """Walls, valves, vein stumps, landmarks, heart mesh and torso mesh (the map's own torso, or an
     extended torso built around the heart, :func:`cardiotwin.anatomy.torso.extend_torso`, fitted to
-    the body and lungs of ``image`` when it is a CT in HU)."""
+    the body and lungs of ``image`` when it is a CT in HU).
+
+    Walls and valve planes are built on the heart mesh's own lattice (``edge_mm``, when walls of
+    2-3 mm can be drawn at that size), so the mesh takes them voxel for voxel: built finer and
+    resampled, a 2 mm valve disc loses or gains 10 % with the lattice's alignment (measured on
+    MM-WHS 1002, 0.49 mm walls to a 1 mm mesh); built coarser, 2 mm atrial walls lose 13 %."""
     timings = {}
     start = time.perf_counter()
-    walled, walls_report = build_walls(labels, vessel_lengths_mm=vessel_lengths_mm or DEFAULT_VESSEL_LENGTHS_MM)
+    walled, walls_report = build_walls(labels, vessel_lengths_mm=vessel_lengths_mm or DEFAULT_VESSEL_LENGTHS_MM,
+                                       spacing_mm=edge_mm if edge_mm <= MAX_WALL_SPACING_MM else None)
     timings["walls_s"] = time.perf_counter() - start
     start = time.perf_counter()
     landmarks = find_landmarks(walled)

@@ -9,6 +9,13 @@ tangential drift, which on graded meshes would stretch elements); nodes where se
 that would make an adjacent tetrahedron worse than ``min_dihedral`` degrees (or invert it) is undone
 for its nodes, so the mesh stays valid (as in the smoothing of Prassl et al. 2009, IEEE Trans
 Biomed Eng 56:1318).
+
+Taubin keeps the volume of large, gently curved regions, but rounds the rim of a structure only one
+or two elements thick (a 2 mm valve plane on a 1 mm lattice loses 3-5 % in 10 iterations). After
+smoothing, each region's volume is restored as in volume-conserving multi-material smoothing
+(Kuprat et al. 2001, J Comput Phys 172:99): every surface (one region pair) moves along its vertex
+normals by one offset, the offsets being the smallest (area-weighted) that give back every region its
+volume before smoothing -- hundredths of a millimetre, guarded for quality like the Taubin steps.
 """
 
 from __future__ import annotations
@@ -23,9 +30,11 @@ from cardiotwin.meshing.topology import adjacency, unique_faces
 from cardiotwin.types import tet_signed_volumes
 
 
-def surface_faces(cells: np.ndarray, tags: np.ndarray, n_nodes: int) -> tuple[np.ndarray, np.ndarray]:
-    """Boundary and interface faces, oriented from the region with the larger tag towards the smaller
-    one (boundary faces: outward): (faces (F, 3), kind (F,)) where kind numbers the region pair."""
+def surface_faces(cells: np.ndarray, tags: np.ndarray, n_nodes: int):
+    """Boundary and interface faces: (faces (F, 3), kind (F,), apex (F,), pairs (K, 2)) where kind
+    numbers the region pair ``pairs[kind]`` (smaller tag first, -1 for the outside) and apex is the
+    vertex, not on the face, of its tetrahedron in the region with the larger tag (normals are
+    oriented away from it: boundary faces outward)."""
     faces, owners = unique_faces(cells, n_nodes)
     t0 = tags[owners[:, 0]]
     t1 = np.where(owners[:, 1] >= 0, tags[np.maximum(owners[:, 1], 0)], -1)
@@ -33,7 +42,8 @@ def surface_faces(cells: np.ndarray, tags: np.ndarray, n_nodes: int) -> tuple[np
     faces, owners, t0, t1 = faces[surface], owners[surface], t0[surface], t1[surface]
     ref = np.where(t0 > t1, owners[:, 0], owners[:, 1])  # the owner with the larger tag
     apex = cells[ref].sum(axis=1) - faces.sum(axis=1)  # its vertex not on the face
-    return faces, np.unique(np.sort(np.stack([t0, t1], 1), 1), axis=0, return_inverse=True)[1].ravel(), apex
+    pairs, kind = np.unique(np.sort(np.stack([t0, t1], 1), 1), axis=0, return_inverse=True)
+    return faces, kind.ravel(), apex, pairs
 
 
 def _oriented_normals(points: np.ndarray, faces: np.ndarray, apex: np.ndarray) -> np.ndarray:
@@ -105,16 +115,62 @@ def _step(pts: np.ndarray, mv: _Movers, faces: np.ndarray, apex: np.ndarray, fac
         pts[mv.curve] += d - np.einsum("ij,ij->i", d, tangent)[:, None] * tangent
 
 
+def _region_volumes(pts: np.ndarray, cells: np.ndarray, region: np.ndarray, n_regions: int) -> np.ndarray:
+    return np.bincount(region, weights=np.abs(tet_signed_volumes(pts, cells)), minlength=n_regions)
+
+
+def _restore_volumes(pts: np.ndarray, cells: np.ndarray, tags: np.ndarray, target: np.ndarray,
+                     faces: np.ndarray, kind: np.ndarray, apex: np.ndarray, pairs: np.ndarray, mv: _Movers,
+                     guard: tuple, rounds: int = 3) -> float:
+    """Move each surface's single-surface nodes along their normals by one offset per surface so
+    that every region gets back its ``target`` volume (Kuprat et al. 2001); returns the largest
+    remaining relative volume error. The offsets solve the under-determined volume balance with
+    the least area-weighted squared displacement."""
+    regions, region = np.unique(tags, return_inverse=True)
+    node_kind = np.full(len(pts), -1)
+    node_kind[faces.ravel()] = np.repeat(kind, 3)
+    nk = node_kind[mv.surface]
+    # column k of the balance: moving surface k outwards (away from its larger tag) grows its
+    # larger-tag region and shrinks the smaller one (if it is a region, not the outside)
+    hi = np.searchsorted(regions, pairs[:, 1])
+    lo = np.searchsorted(regions, pairs[:, 0])
+    inner = pairs[:, 0] >= 0
+    error = 0.0
+    for _ in range(rounds):
+        deficit = target - _region_volumes(pts, cells, region, len(regions))
+        error = float(np.max(np.abs(deficit) / np.maximum(target, 1e-300)))
+        if error < 1e-4 or len(nk) == 0:
+            break
+        area_vec = mv.incidence @ _oriented_normals(pts, faces, apex) / 6.0  # a third of each face's area
+        area = np.linalg.norm(area_vec, axis=1)
+        normal = area_vec / np.maximum(area, 1e-300)[:, None]
+        surf_area = np.bincount(nk, weights=area, minlength=len(pairs))
+        balance = np.zeros((len(regions), len(pairs)))
+        balance[hi, np.arange(len(pairs))] = surf_area
+        balance[lo[inner], np.flatnonzero(inner)] -= surf_area[inner]
+        scale = 1.0 / np.sqrt(np.maximum(surf_area, 1e-300))
+        offset = scale * np.linalg.lstsq(balance * scale, deficit, rcond=None)[0]
+        offset[surf_area == 0] = 0.0
+        start = pts.copy()
+        pts[mv.surface] += offset[nk][:, None] * normal
+        undo_bad_moves(pts, start, *guard)
+    return error
+
+
 def taubin_smooth(points: np.ndarray, cells: np.ndarray, tags: np.ndarray, iterations: int = 10,
                   lam: float = 0.5, mu: float = -0.53, min_dihedral: float = 8.0,
-                  max_travel: float = 0.6, fixed: np.ndarray | None = None) -> tuple[np.ndarray, dict]:
-    """Smooth all region boundaries and interfaces (``fixed`` nodes excepted); returns new points
-    and a small report."""
+                  max_travel: float = 0.6, fixed: np.ndarray | None = None,
+                  keep_volumes: bool = True) -> tuple[np.ndarray, dict]:
+    """Smooth all region boundaries and interfaces (``fixed`` nodes excepted), then with
+    ``keep_volumes`` give every region back its volume (:func:`_restore_volumes`); returns new
+    points and a small report."""
     pts = np.array(points, dtype=float)
-    faces, kind, apex = surface_faces(cells, tags, len(pts))
+    faces, kind, apex, pairs = surface_faces(cells, tags, len(pts))
     if len(faces) == 0:
         return pts, {"moved_nodes": 0, "reverted_moves": 0}
     mv = _movers(faces, kind, len(pts), fixed)
+    if keep_volumes:
+        target = _region_volumes(pts, cells, np.unique(tags, return_inverse=True)[1], len(np.unique(tags)))
     moving = np.zeros(len(pts), dtype=bool)
     moving[mv.surface] = moving[mv.curve] = True
     # only tetrahedra touching a moving node can change
@@ -138,4 +194,8 @@ def taubin_smooth(points: np.ndarray, cells: np.ndarray, tags: np.ndarray, itera
         far = travel > reach
         pts[far] = origin[far] + (pts[far] - origin[far]) * (reach[far] / travel[far])[:, None]
         reverted += undo_bad_moves(pts, start, wcells, sign, min_dihedral)
-    return pts, {"moved_nodes": int(moving.sum()), "reverted_moves": int(reverted)}
+    report = {"moved_nodes": int(moving.sum()), "reverted_moves": int(reverted)}
+    if keep_volumes:
+        report["volume_error_after_restore"] = _restore_volumes(
+            pts, cells, tags, target, faces, kind, apex, pairs, mv, (wcells, sign, min_dihedral))
+    return pts, report
