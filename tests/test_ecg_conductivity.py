@@ -10,6 +10,7 @@ from cardiotwin.ecg.conductivity import (
     MyocardialConductivity,
     conductivity_table,
     default_conductivities,
+    insulated_junction,
     intracellular_conductivity,
     region_conductivity,
 )
@@ -119,3 +120,29 @@ def test_intracellular_bad_fibres_and_no_myocardium():
     valves = TetMesh(b.points, b.cells, np.full(len(b.cells), lab.label("aortic_valve")))
     with pytest.raises(InvalidFieldError, match="no myocardium"):
         intracellular_conductivity(valves)
+
+
+def test_atrioventricular_junction_is_insulated():
+    """Atria at rest and ventricles at plateau (junction nodes at the ventricular value, as the
+    activation model gives them): no intracellular current crosses the fibrous annulus, so the
+    lead-field ECG w.V = -Z.K_i V is zero for any lead field Z (exact up to round-off). Counted
+    without the insulation, the annulus cells carry the full 90 mV step and the ECG is not zero."""
+    from cardiotwin.ecg.simulate import leadfield_weights
+    from cardiotwin.fem import stiffness
+
+    b = ball_mesh(10.0, 3)
+    centroid = b.points[b.cells].mean(axis=1)
+    tags = np.where(centroid[:, 2] > 0, lab.label("la_wall"), lab.label("lv_myocardium"))
+    mesh = TetMesh(b.points, b.cells, tags)
+    junction = insulated_junction(mesh)
+    assert junction.any() and np.all(mesh.tags[junction] == lab.label("la_wall"))
+    ventricular_node = np.zeros(mesh.n_points, bool)
+    ventricular_node[mesh.cells[mesh.tags == lab.label("lv_myocardium")]] = True
+    v = np.where(ventricular_node, 5.0, -85.0)  # mV: ventricles at plateau, atria at rest
+    z = np.random.default_rng(2).normal(size=(3, mesh.n_points))
+    cells, sigma, _ = intracellular_conductivity(mesh)
+    assert len(cells) == mesh.n_cells - junction.sum()
+    w = leadfield_weights(stiffness(mesh.points, mesh.cells[cells], sigma), z)
+    assert np.abs(w @ v).max() < 1e-9 * np.abs(w).sum()
+    w_all = leadfield_weights(stiffness(mesh.points, mesh.cells, CLERC_1976.intracellular_isotropic), z)
+    assert np.abs(w_all @ v).max() > 1e-3 * np.abs(w_all).sum()

@@ -74,7 +74,8 @@ def read_landmarks(path: str | os.PathLike) -> dict:
 
 
 def ensure_lead_fields(twin: Twin, folder: str | os.PathLike, electrodes_csv: str | os.PathLike | None = None):
-    """The twin's lead fields: loaded from ``folder/leadfields.npz`` when present, else computed
+    """The twin's lead fields: loaded from ``folder/leadfields.npz`` when they were made for this
+    heart and torso (:meth:`~cardiotwin.ecg.leadfield.LeadFields.made_for`), else computed
     (standard electrodes from the landmarks, or a CSV) and cached there."""
     from cardiotwin.ecg.leadfield import LeadFields, compute_lead_fields
     from cardiotwin.ecg.leads import electrodes_from_csv, standard_electrodes
@@ -83,8 +84,8 @@ def ensure_lead_fields(twin: Twin, folder: str | os.PathLike, electrodes_csv: st
     cache = Path(folder) / "leadfields.npz"
     if twin.lead_fields is None and cache.exists() and electrodes_csv is None:
         twin.lead_fields = LeadFields.load(cache)
-        if twin.lead_fields.n_nodes != twin.heart.n_points:
-            twin.lead_fields = None  # stale: made for another heart mesh
+        if twin.torso is None or not twin.lead_fields.made_for(twin.heart, twin.torso):
+            twin.lead_fields = None  # stale: made for another heart, torso or version
     if twin.lead_fields is None:
         if twin.torso is None:
             raise AnatomyError(f"no torso mesh in the twin ({folder}/torso.vtu): a torso ECG needs one; "

@@ -69,6 +69,7 @@ __all__ = [
     "default_conductivities",
     "conductivity_table",
     "region_conductivity",
+    "insulated_junction",
     "intracellular_conductivity",
 ]
 
@@ -124,6 +125,26 @@ ROBERTS_SCHER_1982 = MyocardialConductivity(0.34, 0.060, 0.12, 0.080, "Roberts &
 
 #: regions with an intracellular domain (excitable myocardium)
 INTRACELLULAR_REGIONS = lab.CHAMBER_WALLS
+_VENTRICLES = ("lv_myocardium", "rv_myocardium")
+_ATRIA = ("la_wall", "ra_wall")
+
+
+def insulated_junction(mesh: TetMesh) -> np.ndarray:
+    """Atrial cells with a node shared with a ventricular cell (bool per cell).
+
+    The fibrous atrioventricular annulus insulates atria from ventricles; only the AV node and
+    His bundle connect them (Anderson & Ho 2000, J Cardiovasc Electrophysiol 11:1072). A conforming
+    mesh shares nodes where atrial and ventricular walls touch, and those nodes carry the ventricular
+    times (:meth:`cardiotwin.electrophysiology.conduction.SinusRhythmModel.activation_batch`), so an atrial
+    cell there would see the two domains' potential difference as a gradient of V_m: a source
+    across the annulus of the full AP amplitude whenever one domain is at rest and the other at
+    plateau (measured on MM-WHS maps with large atrioventricular contact: ST depressed by 0.1-0.4 mV
+    and a frontal QRS axis of -100 deg). These cells carry no intracellular current.
+    """
+    ventricular = np.isin(mesh.tags, lab.labels_of(_VENTRICLES))
+    shared = np.zeros(mesh.n_points, dtype=bool)
+    shared[mesh.cells[ventricular]] = True
+    return np.isin(mesh.tags, lab.labels_of(_ATRIA)) & shared[mesh.cells].any(axis=1)
 
 _TORSO_S_PER_M = 0.20
 _LUNG_S_PER_M = 0.04
@@ -247,7 +268,8 @@ def intracellular_conductivity(
     """The intracellular conductivity of a heart mesh: (cells, sigma_i, kind).
 
     ``cells``: indices of the cells with an intracellular domain (tags in
-    :data:`INTRACELLULAR_REGIONS`); ``sigma_i``: their tensors (k, 3, 3) in S/m; ``kind``:
+    :data:`INTRACELLULAR_REGIONS`, less the atrial cells of the insulated atrioventricular junction,
+    :func:`insulated_junction`); ``sigma_i``: their tensors (k, 3, 3) in S/m; ``kind``:
     "transversely isotropic (fibre)" when the mesh has a ``fibre`` cell (or point) field,
     "isotropic fallback (no fibres)" otherwise (sigma = (sigma_il sigma_it^2)^(1/3) I). The sheet
     field, if present, is ignored: the data above are transversely isotropic.
@@ -256,7 +278,7 @@ def intracellular_conductivity(
         raise InvalidParameterError(f"mesh must be a TetMesh, got {type(mesh).__name__}")
     if not isinstance(myocardium, MyocardialConductivity):
         raise InvalidParameterError(f"myocardium must be a MyocardialConductivity, got {type(myocardium).__name__}")
-    cells = np.flatnonzero(np.isin(mesh.tags, lab.labels_of(INTRACELLULAR_REGIONS)))
+    cells = np.flatnonzero(np.isin(mesh.tags, lab.labels_of(INTRACELLULAR_REGIONS)) & ~insulated_junction(mesh))
     if cells.size == 0:
         present = sorted({lab.name(t) for t in np.unique(mesh.tags)})
         raise InvalidFieldError(

@@ -91,10 +91,17 @@ _LOCATE_CHUNK = 20_000
 MIN_HEART_OVERLAP = 0.5
 
 
-def _fingerprint(mesh: TetMesh) -> str:
+#: bumped when the weights of the same meshes change (2: atrioventricular junction insulated)
+WEIGHTS_VERSION = 2
+
+
+def _fingerprint(mesh: TetMesh, fibre_key: str | None = None) -> str:
+    """Hash of a mesh's nodes, cells, tags (and fibres: the intracellular tensors follow them)."""
     h = hashlib.sha1()
-    h.update(np.ascontiguousarray(mesh.points).tobytes())
-    h.update(np.ascontiguousarray(mesh.cells).tobytes())
+    for a, dtype in ((mesh.points, np.float64), (mesh.cells, np.int64), (mesh.tags, np.int64)):
+        h.update(np.ascontiguousarray(a, dtype=dtype).tobytes())
+    if fibre_key and fibre_key in mesh.cell_data:
+        h.update(np.ascontiguousarray(mesh.cell_data[fibre_key], dtype=np.float64).tobytes())
     return h.hexdigest()[:16]
 
 
@@ -319,7 +326,7 @@ def heart_weights(
             "heart_nodes_in_torso_heart_regions": round(overlap, 4),
             "heart_nodes_in_torso_voids": n_void,
             "time_s": {"interpolation": round(t_interp - start, 3), "weights": round(end - t_interp, 3)},
-            "heart_fingerprint": _fingerprint(heart)}
+            "heart_fingerprint": _fingerprint(heart, fibre_key), "weights_version": WEIGHTS_VERSION}
     return w, info
 
 
@@ -354,6 +361,14 @@ class LeadFields:
     @property
     def n_nodes(self) -> int:
         return self.weights.shape[1]
+
+    def made_for(self, heart: TetMesh, torso: TetMesh, fibre_key: str = "fibre") -> bool:
+        """Whether these weights were computed, by this version, for exactly this heart (nodes,
+        cells, tags, fibres) in exactly this torso: a cache check before reuse."""
+        heart_info, torso_info = self.info.get("heart", {}), self.info.get("torso", {})
+        return (self.n_nodes == heart.n_points and heart_info.get("weights_version") == WEIGHTS_VERSION
+                and heart_info.get("heart_fingerprint") == _fingerprint(heart, fibre_key)
+                and torso_info.get("torso_fingerprint") == _fingerprint(torso))
 
     @cached_property
     def _ecg_rows(self) -> tuple[np.ndarray, tuple[str, ...]]:
