@@ -153,6 +153,24 @@ def test_save_and_load(tmp_path):
         LeadFields.load(tmp_path / "none.npz")
 
 
+def test_cached_weights_are_reused_only_for_their_own_heart_and_torso(tmp_path):
+    """A saved lead-field file is recognised after a round trip, and is stale for a heart with other
+    fibres or tags, a moved torso node, or weights of another version."""
+    torso, heart, *_ = problem()
+    back = LeadFields.load(lead_fields().save(tmp_path / "lf.npz"))
+    assert back.made_for(heart, torso) and back.made_for(heart, None)
+    refibred = heart.with_fields(cell_data={"fibre": heart.cell_data["fibre"][::-1].copy()})
+    assert not back.made_for(refibred, torso)
+    retagged = TetMesh(heart.points, heart.cells, np.full(heart.n_cells, lab.label("rv_myocardium")))
+    assert not back.made_for(retagged, torso)
+    moved = torso.points.copy()
+    moved[0] += 0.01
+    assert not back.made_for(heart, TetMesh(moved, torso.cells, torso.tags))
+    old = LeadFields(back.names, back.positions, back.weights, back.reference,
+                     {**back.info, "heart": {**back.info["heart"], "weights_version": 1}})
+    assert not old.made_for(heart, torso)
+
+
 # ------------------------------------------------------------------------------------ bad input
 
 

@@ -47,7 +47,9 @@ LABELS: dict[str, int] = {
 NAMES: dict[int, str] = {value: name for name, value in LABELS.items()}
 
 BLOOD_POOLS = ("lv_blood", "rv_blood", "la_blood", "ra_blood")
-CHAMBER_WALLS = ("lv_myocardium", "rv_myocardium", "la_wall", "ra_wall")
+VENTRICULAR_WALLS = ("lv_myocardium", "rv_myocardium")
+ATRIAL_WALLS = ("la_wall", "ra_wall")
+CHAMBER_WALLS = VENTRICULAR_WALLS + ATRIAL_WALLS
 VESSEL_LUMENS = ("aorta", "pulmonary_artery", "superior_vena_cava", "inferior_vena_cava", "pulmonary_veins")
 VESSEL_WALLS = ("aorta_wall", "pulmonary_artery_wall")
 VALVES = ("mitral_valve", "tricuspid_valve", "aortic_valve", "pulmonary_valve")

@@ -51,12 +51,8 @@ class Twin:
                 )
         landmarks = read_landmarks(root / "landmarks.json")
         torso = read_mesh(root / "torso.vtu") if (root / "torso.vtu").exists() else None
-        lead_fields = None
-        if (root / "leadfields.npz").exists():
-            from cardiotwin.ecg.leadfield import LeadFields
-
-            lead_fields = LeadFields.load(root / "leadfields.npz")
-        return cls(read_mesh(root / "heart.vtu"), landmarks, torso, lead_fields)
+        heart = read_mesh(root / "heart.vtu")
+        return cls(heart, landmarks, torso, _cached_lead_fields(root, heart, torso))
 
 
 def read_landmarks(path: str | os.PathLike) -> dict:
@@ -73,19 +69,29 @@ def read_landmarks(path: str | os.PathLike) -> dict:
     return data.get("landmarks", data)
 
 
+def _cached_lead_fields(folder: Path, heart: TetMesh, torso: TetMesh | None):
+    """``folder/leadfields.npz`` when it was made for this heart and torso
+    (:meth:`~cardiotwin.ecg.leadfield.LeadFields.made_for`), else None (absent or stale)."""
+    from cardiotwin.ecg.leadfield import LeadFields
+
+    cache = folder / "leadfields.npz"
+    if not cache.exists():
+        return None
+    lead_fields = LeadFields.load(cache)
+    return lead_fields if lead_fields.made_for(heart, torso) else None
+
+
 def ensure_lead_fields(twin: Twin, folder: str | os.PathLike, electrodes_csv: str | os.PathLike | None = None):
     """The twin's lead fields: loaded from ``folder/leadfields.npz`` when they were made for this
-    heart and torso (:meth:`~cardiotwin.ecg.leadfield.LeadFields.made_for`), else computed
-    (standard electrodes from the landmarks, or a CSV) and cached there."""
-    from cardiotwin.ecg.leadfield import LeadFields, compute_lead_fields
+    heart and torso (:func:`_cached_lead_fields`), else computed (standard electrodes from the
+    landmarks, or a CSV) and cached there."""
+    from cardiotwin.ecg.leadfield import compute_lead_fields
     from cardiotwin.ecg.leads import electrodes_from_csv, standard_electrodes
     from cardiotwin.errors import AnatomyError
 
     cache = Path(folder) / "leadfields.npz"
-    if twin.lead_fields is None and cache.exists() and electrodes_csv is None:
-        twin.lead_fields = LeadFields.load(cache)
-        if twin.torso is None or not twin.lead_fields.made_for(twin.heart, twin.torso):
-            twin.lead_fields = None  # stale: made for another heart, torso or version
+    if twin.lead_fields is None and electrodes_csv is None:
+        twin.lead_fields = _cached_lead_fields(Path(folder), twin.heart, twin.torso)
     if twin.lead_fields is None:
         if twin.torso is None:
             raise AnatomyError(f"no torso mesh in the twin ({folder}/torso.vtu): a torso ECG needs one; "

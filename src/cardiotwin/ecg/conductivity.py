@@ -125,8 +125,6 @@ ROBERTS_SCHER_1982 = MyocardialConductivity(0.34, 0.060, 0.12, 0.080, "Roberts &
 
 #: regions with an intracellular domain (excitable myocardium)
 INTRACELLULAR_REGIONS = lab.CHAMBER_WALLS
-_VENTRICLES = ("lv_myocardium", "rv_myocardium")
-_ATRIA = ("la_wall", "ra_wall")
 
 
 def insulated_junction(mesh: TetMesh) -> np.ndarray:
@@ -141,10 +139,10 @@ def insulated_junction(mesh: TetMesh) -> np.ndarray:
     plateau (measured on MM-WHS maps with large atrioventricular contact: ST depressed by 0.1-0.4 mV
     and a frontal QRS axis of -100 deg). These cells carry no intracellular current.
     """
-    ventricular = np.isin(mesh.tags, lab.labels_of(_VENTRICLES))
+    ventricular = np.isin(mesh.tags, lab.labels_of(lab.VENTRICULAR_WALLS))
     shared = np.zeros(mesh.n_points, dtype=bool)
     shared[mesh.cells[ventricular]] = True
-    return np.isin(mesh.tags, lab.labels_of(_ATRIA)) & shared[mesh.cells].any(axis=1)
+    return np.isin(mesh.tags, lab.labels_of(lab.ATRIAL_WALLS)) & shared[mesh.cells].any(axis=1)
 
 _TORSO_S_PER_M = 0.20
 _LUNG_S_PER_M = 0.04

@@ -362,13 +362,14 @@ class LeadFields:
     def n_nodes(self) -> int:
         return self.weights.shape[1]
 
-    def made_for(self, heart: TetMesh, torso: TetMesh, fibre_key: str = "fibre") -> bool:
+    def made_for(self, heart: TetMesh, torso: TetMesh | None, fibre_key: str = "fibre") -> bool:
         """Whether these weights were computed, by this version, for exactly this heart (nodes,
-        cells, tags, fibres) in exactly this torso: a cache check before reuse."""
+        cells, tags, fibres) in exactly this torso (not checked when ``torso`` is None: a twin
+        folder whose torso mesh was not kept): a cache check before reuse."""
         heart_info, torso_info = self.info.get("heart", {}), self.info.get("torso", {})
         return (self.n_nodes == heart.n_points and heart_info.get("weights_version") == WEIGHTS_VERSION
                 and heart_info.get("heart_fingerprint") == _fingerprint(heart, fibre_key)
-                and torso_info.get("torso_fingerprint") == _fingerprint(torso))
+                and (torso is None or torso_info.get("torso_fingerprint") == _fingerprint(torso)))
 
     @cached_property
     def _ecg_rows(self) -> tuple[np.ndarray, tuple[str, ...]]:

@@ -34,8 +34,8 @@ from cardiotwin.electrophysiology.parameters import EpParameters
 from cardiotwin.errors import AnatomyError, InvalidFieldError, InvalidParameterError
 from cardiotwin.types import LabelImage, TetMesh
 
-VENTRICLES = ("lv_myocardium", "rv_myocardium")
-ATRIA = ("la_wall", "ra_wall")
+VENTRICLES = lab.VENTRICULAR_WALLS
+ATRIA = lab.ATRIAL_WALLS
 BUNDLE_REGIONS = (13, 23, 24)  # fibre_region codes: Bachmann's bundle, crista terminalis, pectinate muscles
 REQUIRED_FIELDS = ("uvc_apicobasal", "uvc_rotational", "uvc_transventricular", "endo_distance_mm",
                    "epi_distance_mm", "endocardium")

@@ -119,14 +119,14 @@ def _region_volumes(pts: np.ndarray, cells: np.ndarray, region: np.ndarray, n_re
     return np.bincount(region, weights=np.abs(tet_signed_volumes(pts, cells)), minlength=n_regions)
 
 
-def _restore_volumes(pts: np.ndarray, cells: np.ndarray, tags: np.ndarray, target: np.ndarray,
+def _restore_volumes(pts: np.ndarray, cells: np.ndarray, regions: np.ndarray, region: np.ndarray, target: np.ndarray,
                      faces: np.ndarray, kind: np.ndarray, apex: np.ndarray, pairs: np.ndarray, mv: _Movers,
                      guard: tuple, rounds: int = 3) -> float:
     """Move each surface's single-surface nodes along their normals by one offset per surface so
     that every region gets back its ``target`` volume (Kuprat et al. 2001); returns the largest
     remaining relative volume error. The offsets solve the under-determined volume balance with
-    the least area-weighted squared displacement."""
-    regions, region = np.unique(tags, return_inverse=True)
+    the least area-weighted squared displacement. ``regions``: the tags, ``region``: each cell's
+    index into them."""
     node_kind = np.full(len(pts), -1)
     node_kind[faces.ravel()] = np.repeat(kind, 3)
     nk = node_kind[mv.surface]
@@ -170,7 +170,8 @@ def taubin_smooth(points: np.ndarray, cells: np.ndarray, tags: np.ndarray, itera
         return pts, {"moved_nodes": 0, "reverted_moves": 0}
     mv = _movers(faces, kind, len(pts), fixed)
     if keep_volumes:
-        target = _region_volumes(pts, cells, np.unique(tags, return_inverse=True)[1], len(np.unique(tags)))
+        regions, region = np.unique(tags, return_inverse=True)
+        target = _region_volumes(pts, cells, region, len(regions))
     moving = np.zeros(len(pts), dtype=bool)
     moving[mv.surface] = moving[mv.curve] = True
     # only tetrahedra touching a moving node can change
@@ -197,5 +198,5 @@ def taubin_smooth(points: np.ndarray, cells: np.ndarray, tags: np.ndarray, itera
     report = {"moved_nodes": int(moving.sum()), "reverted_moves": int(reverted)}
     if keep_volumes:
         report["volume_error_after_restore"] = _restore_volumes(
-            pts, cells, tags, target, faces, kind, apex, pairs, mv, (wcells, sign, min_dihedral))
+            pts, cells, regions, region, target, faces, kind, apex, pairs, mv, (wcells, sign, min_dihedral))
     return pts, report
