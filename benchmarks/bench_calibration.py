@@ -297,7 +297,7 @@ def main() -> None:
                   f"{o['ml_median_r_mean']:.3f}, AT MAE {o['ml_at_mae_mean']:.2f} ms | one-off {o['emulator_one_off_s']:.0f} s, "
                   f"break-even after {o['break_even_calibrations'] or float('nan'):.1f} calibrations of this anatomy")
         else:
-            print("emulator: skipped (PyTorch not installed; pip install 'cardiotwin[ml]')")
+            print("emulator: skipped (PyTorch not installed; pip install torch==2.13.0)")
         _save(out, args.out)
     if not args.skip_real:
         out["real"] = real(cm, args.real_budget, args.real_gain, args.real_pose, args.records)

@@ -46,3 +46,17 @@ def test_extended_torso_needs_a_heart_with_valves():
     no_valves = np.where(np.isin(labels.array, lab.labels_of(lab.VALVES)), 0, labels.array)
     with pytest.raises(AnatomyError, match="valve planes"):
         extend_torso(labels.with_array(no_valves))
+
+
+def test_a_body_cut_by_the_view_is_told_from_a_whole_torso():
+    """A segmented cropped CT's body reaches the grid's faces and is replaced by an extended torso;
+    a whole torso with air around it (phantoms, full-body maps) is kept."""
+    from cardiotwin.anatomy.build import torso_cut_by_view
+    from cardiotwin.types import LabelImage
+
+    arr = np.zeros((20, 20, 20), dtype=np.int16)
+    arr[2:-2, 2:-2, 2:-2] = lab.label("torso")
+    arr[8:12, 8:12, 8:12] = lab.label("lv_blood")
+    assert not torso_cut_by_view(LabelImage(arr))
+    arr[:, 5:15, 5:15] = lab.label("lung_left")
+    assert torso_cut_by_view(LabelImage(arr))

@@ -8,7 +8,7 @@ import pytest
 
 from cardiotwin.calibration.emulator import MissingDependencyError, torch_available
 
-needs_torch = pytest.mark.skipif(not torch_available(), reason="PyTorch not installed (pip install 'cardiotwin[ml]')")
+needs_torch = pytest.mark.skipif(not torch_available(), reason="PyTorch not installed (pip install torch==2.13.0)")
 
 
 def test_missing_torch_is_a_specific_error(monkeypatch):

@@ -130,6 +130,42 @@ def build(
                   f"{summary['total_s']:.0f} s: " + ", ".join(str(p) for p in paths))
 
 
+@app.command()
+def segment(
+    image: Path = typer.Option(..., "--image", help="CT or MR image: NIfTI, NRRD, MHA or a DICOM series folder"),
+    out: Path = typer.Option(..., "--out", help="label map to write (e.g. labels.nii.gz), cardiotwin convention"),
+    modality: Modality = typer.Option(Modality.ct, help="ct adds body outline and lungs by Hounsfield thresholds"),
+    engine: str = typer.Option("builtin", help="segmentation engine (builtin; TotalSegmentator/nnU-Net adapters "
+                               "not done yet)"),
+    device: str = typer.Option("cpu", help="cpu or cuda"),
+    weights: Path = typer.Option(None, "--weights", help="network weights (default: the shipped ones)"),
+) -> None:
+    """Image -> label map with the built-in network: chambers, LV myocardium, great vessels and veins
+    (+ body and lungs for CT), a volume table, a QC report (OUT.json) and a picture (OUT.png)."""
+    from rich.progress import Progress
+
+    from cardiotwin.io import read_image, write_image
+    from cardiotwin.io.atomic import write_json_atomic
+    from cardiotwin.report.slices import plot_segmentation
+    from cardiotwin.segmentation import segment as run_segment
+
+    stem = out.name.split(".")[0]
+    try:
+        img = read_image(image)
+        with Progress(console=console, transient=True) as bar:
+            task = bar.add_task("segmenting", total=None)
+            result = run_segment(img, modality=modality.value, engine=engine, device=device, weights=weights,
+                                 progress=lambda i, n: bar.update(task, completed=i, total=n))
+        paths = [write_image(result.labels, out), write_json_atomic(out.with_name(f"{stem}.json"), result.report)]
+    except CardiotwinError as exc:
+        _fail(exc)
+    paths += _picture(lambda: plot_segmentation(img, result.labels, out.with_name(f"{stem}.png"), image.name))
+    console.print(_volume_table(result.report["volumes_ml"], f"{image.name}: segmented structures"))
+    for warning in result.report["warnings"]:
+        console.print(f"[yellow]warning:[/] {warning}")
+    console.print("wrote " + ", ".join(str(p) for p in paths))
+
+
 def _print_mesh_summary(anatomy) -> None:
     table = Table(title="meshes")
     for col in ("mesh", "nodes", "tets", "min dihedral", "mean edge (mm)", "time (s)"):

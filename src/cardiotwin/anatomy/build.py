@@ -22,6 +22,17 @@ from cardiotwin.io.opencarp import write_opencarp
 from cardiotwin.types import Image, LabelImage
 
 
+BODY_LABELS = ("torso", "lung_left", "lung_right", "spine")
+
+
+def torso_cut_by_view(labels: LabelImage) -> bool:
+    """Whether the map's body reaches a face of its grid (a cropped scan's body, not a whole torso)."""
+    arr = labels.array
+    body = lab.labels_of(BODY_LABELS)
+    faces = (arr[0], arr[-1], arr[:, 0], arr[:, -1], arr[:, :, 0], arr[:, :, -1])
+    return any(np.isin(face, body).any() for face in faces)
+
+
 @dataclass
 class Anatomy:
     """Everything the anatomy stages produce for one patient."""
@@ -58,10 +69,14 @@ def build_anatomy(labels: LabelImage, edge_mm: float = 1.0, torso_heart_edge_mm:
     timings["heart_mesh_s"] = time.perf_counter() - start
     torso, extended, extension = None, None, "the label map has its own torso"
     if with_torso:
-        if lab.label("torso") not in np.unique(walled.array[::4, ::4, ::4]):
+        body_cut = torso_cut_by_view(walled)
+        if body_cut:  # a cropped CT's body: the extended torso (fitted to the image) replaces it
+            walled = walled.with_array(np.where(np.isin(walled.array, lab.labels_of(BODY_LABELS)), 0, walled.array))
+        if body_cut or lab.label("torso") not in np.unique(walled.array[::4, ::4, ::4]):
             start = time.perf_counter()
             ct = image if image is not None and is_ct(image) else None
             extended, extension = extend_torso(walled, spacing_mm=max(1.0, min(walled.spacing)), ct=ct)
+            extension["map_torso"] = ("cut by the map's field of view: replaced" if body_cut else "none")
             if image is not None and ct is None:
                 extension["image"] = ("not used: the torso is fitted to a CT in Hounsfield units only "
                                       "(fitting an MR body outline is not done yet)")

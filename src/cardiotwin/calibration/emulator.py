@@ -67,7 +67,7 @@ def _torch():
         import torch
     except ImportError:
         raise MissingDependencyError(
-            "the ML calibration needs PyTorch: pip install 'cardiotwin[ml]' (or pip install torch)"
+            "the ML calibration needs PyTorch (a cardiotwin dependency): pip install torch==2.13.0"
         ) from None
     return torch
 

@@ -161,7 +161,7 @@ class SinusRhythmModel:
             import torch
         except ImportError:
             if backend == "torch":
-                raise InvalidParameterError("backend='torch' needs PyTorch (pip install 'cardiotwin[ml]')") from None
+                raise InvalidParameterError("backend='torch' needs PyTorch (a cardiotwin dependency: pip install torch==2.13.0)") from None
             return None
         if not torch.cuda.is_available() and backend == "auto":
             return None

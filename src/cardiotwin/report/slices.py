@@ -37,6 +37,15 @@ def plot_torso_fit(ct: Image, torso: LabelImage, path: str | os.PathLike, title:
     return plot_slices(from_sitk(sampled), torso, centre, path, title=title)
 
 
+def plot_segmentation(image: Image, labels: LabelImage, path: str | os.PathLike, title: str = "") -> Path:
+    """:func:`plot_slices` of a segmentation through its heart's centre, windowed on the image's
+    1st-99th percentiles (any modality)."""
+    heart = np.argwhere(np.isin(labels.array, lab.labels_of(lab.BLOOD_POOLS)))
+    centre = labels.index_to_physical(heart.mean(axis=0) if len(heart) else (np.array(labels.shape) - 1) / 2.0)
+    lo, hi = np.percentile(image.array[::2, ::2, ::2], [1, 99])
+    return plot_slices(image, labels, centre, path, window=(float(lo), float(hi)), title=title)
+
+
 def plot_slices(image: Image, labels: LabelImage, center_mm: np.ndarray, path: str | os.PathLike,
                 window: tuple[float, float] = (-300.0, 600.0), title: str = "") -> Path:
     """Axial, coronal and sagittal slices through ``center_mm`` (image top, labels bottom) as PNG.
