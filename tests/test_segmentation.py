@@ -206,3 +206,34 @@ def test_bad_images_are_refused_with_reasons():
 def test_synth_config_is_frozen():
     with pytest.raises(dataclasses.FrozenInstanceError):
         SynthConfig().patch = (8, 8, 8)
+
+
+def test_nnunet_model_folder_classes_map_to_cardiotwin(tmp_path):
+    from cardiotwin.errors import UnknownLabelError
+    from cardiotwin.segmentation.adapters import nnunet_class_table
+
+    (tmp_path / "dataset.json").write_text('{"labels": {"background": 0, "lv_blood": 1, '
+                                           '"heart_myocardium": 2, "aorta": 3}}')
+    table = nnunet_class_table(tmp_path)
+    assert list(table) == [0, lab.label("lv_blood"), lab.label("lv_myocardium"), lab.label("aorta")]
+    (tmp_path / "dataset.json").write_text('{"labels": {"background": 0, "liver": 1}}')
+    with pytest.raises(UnknownLabelError, match="liver"):
+        nnunet_class_table(tmp_path)
+
+
+def test_other_engines_need_a_local_model_and_their_package(tmp_path):
+    from cardiotwin.segmentation import segment
+    from cardiotwin.segmentation.adapters import MissingEngineError, run_nnunet
+
+    ct = Image(np.full((30, 30, 30), -1000.0), (1.0, 1.0, 1.0))
+    ct.array[10:20] = 300
+    with pytest.raises(InvalidImageError, match="local path"):
+        segment(ct, engine="nnunet")
+    try:
+        import nnunetv2  # noqa: F401
+    except ImportError:
+        (tmp_path / "dataset.json").write_text('{"labels": {"background": 0, "lv_blood": 1}}')
+        with pytest.raises(MissingEngineError, match="pip install nnunetv2"):
+            run_nnunet(ct, tmp_path)
+    else:
+        pytest.skip("nnunetv2 is installed: the missing-package error cannot be checked here")

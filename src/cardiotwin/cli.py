@@ -135,10 +135,11 @@ def segment(
     image: Path = typer.Option(..., "--image", help="CT or MR image: NIfTI, NRRD, MHA or a DICOM series folder"),
     out: Path = typer.Option(..., "--out", help="label map to write (e.g. labels.nii.gz), cardiotwin convention"),
     modality: Modality = typer.Option(Modality.ct, help="ct adds body outline and lungs by Hounsfield thresholds"),
-    engine: str = typer.Option("builtin", help="segmentation engine (builtin; TotalSegmentator/nnU-Net adapters "
-                               "not done yet)"),
+    engine: str = typer.Option("builtin", help="builtin, totalsegmentator (its weights folder as --weights) or "
+                               "nnunet (an nnU-Net v2 model folder as --weights); the last two must be installed"),
     device: str = typer.Option("cpu", help="cpu or cuda"),
-    weights: Path = typer.Option(None, "--weights", help="network weights (default: the shipped ones)"),
+    weights: Path = typer.Option(None, "--weights", help="network weights or model folder (default: the shipped "
+                                 "built-in weights)"),
 ) -> None:
     """Image -> label map with the built-in network: chambers, LV myocardium, great vessels and veins
     (+ body and lungs for CT), a volume table, a QC report (OUT.json) and a picture (OUT.png)."""

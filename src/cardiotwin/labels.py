@@ -54,6 +54,8 @@ VESSEL_LUMENS = ("aorta", "pulmonary_artery", "superior_vena_cava", "inferior_ve
 VESSEL_WALLS = ("aorta_wall", "pulmonary_artery_wall")
 VALVES = ("mitral_valve", "tricuspid_valve", "aortic_valve", "pulmonary_valve")
 LUNGS = ("lung_left", "lung_right")
+BODY = ("torso", "lung_left", "lung_right", "spine")
+"""The body around the heart (what a CT shows beyond it, or an extended torso supplies)."""
 HEART = BLOOD_POOLS + CHAMBER_WALLS + VALVES
 """The structures that make up the four-chamber heart (myocardium, blood and valve planes)."""
 

@@ -22,13 +22,10 @@ from cardiotwin.io.opencarp import write_opencarp
 from cardiotwin.types import Image, LabelImage
 
 
-BODY_LABELS = ("torso", "lung_left", "lung_right", "spine")
-
-
 def torso_cut_by_view(labels: LabelImage) -> bool:
     """Whether the map's body reaches a face of its grid (a cropped scan's body, not a whole torso)."""
     arr = labels.array
-    body = lab.labels_of(BODY_LABELS)
+    body = lab.labels_of(lab.BODY)
     faces = (arr[0], arr[-1], arr[:, 0], arr[:, -1], arr[:, :, 0], arr[:, :, -1])
     return any(np.isin(face, body).any() for face in faces)
 
@@ -71,7 +68,7 @@ def build_anatomy(labels: LabelImage, edge_mm: float = 1.0, torso_heart_edge_mm:
     if with_torso:
         body_cut = torso_cut_by_view(walled)
         if body_cut:  # a cropped CT's body: the extended torso (fitted to the image) replaces it
-            walled = walled.with_array(np.where(np.isin(walled.array, lab.labels_of(BODY_LABELS)), 0, walled.array))
+            walled = walled.with_array(np.where(np.isin(walled.array, lab.labels_of(lab.BODY)), 0, walled.array))
         if body_cut or lab.label("torso") not in np.unique(walled.array[::4, ::4, ::4]):
             start = time.perf_counter()
             ct = image if image is not None and is_ct(image) else None

@@ -19,7 +19,7 @@ from cardiotwin.errors import AnatomyError, InvalidImageError
 from cardiotwin.types import Image, LabelImage
 
 MODALITIES = ("ct", "mr")
-ENGINES = ("builtin",)
+ENGINES = ("builtin", "totalsegmentator", "nnunet")
 MIN_HEART_ML = 10.0  # less blood pool than this: no heart in the view
 MAX_NAN_FRACTION = 0.5
 
@@ -89,24 +89,38 @@ def segment(image: Image, modality: str = "ct", engine: str = "builtin", device:
             weights=None, body: bool = True, progress: Callable[[int, int], None] | None = None) -> Segmentation:
     """Label map of ``image`` (see the module docstring). ``body`` adds torso and lungs for CT."""
     if engine not in ENGINES:
-        raise InvalidImageError(f"engine must be one of {ENGINES} (TotalSegmentator and nnU-Net adapters: "
-                                f"not done yet), got {engine!r}")
-    from cardiotwin.segmentation.classes import to_labels
-    from cardiotwin.segmentation.infer import Segmenter, predict_classes
+        raise InvalidImageError(f"engine must be one of {ENGINES}, got {engine!r}")
+    if engine != "builtin" and weights is None:
+        raise InvalidImageError(f"the {engine} engine needs its model from a local path (--weights): "
+                                "TotalSegmentator's weights folder or an nnU-Net v2 model folder")
     from cardiotwin.segmentation.postprocess import clean
 
     image, warnings = check_image(image, modality)
-    segmenter = Segmenter.load(weights, device=device)
-    classes = predict_classes(segmenter, image, progress=progress)
-    heart = LabelImage(to_labels(classes), image.spacing, image.origin, image.direction)
+    meta: dict = {"engine": engine}
+    if engine == "builtin":
+        from cardiotwin.segmentation.classes import to_labels
+        from cardiotwin.segmentation.infer import Segmenter, predict_classes
+
+        segmenter = Segmenter.load(weights, device=device)
+        classes = predict_classes(segmenter, image, progress=progress)
+        heart = LabelImage(to_labels(classes), image.spacing, image.origin, image.direction)
+        meta.update(iterations=segmenter.metadata.get("iterations"), commit=segmenter.metadata.get("commit"))
+    elif engine == "nnunet":
+        from cardiotwin.segmentation.adapters import run_nnunet
+
+        heart = run_nnunet(image, weights, device=device)
+    else:
+        from cardiotwin.segmentation.adapters import run_totalsegmentator
+
+        heart = run_totalsegmentator(image, weights, device=device)
+    has_body = bool(np.isin(heart.array, lab.labels_of(lab.BODY)).any())
     heart, report = clean(heart)
     pools_ml = sum(report["volumes_ml"].get(p, 0.0) for p in lab.BLOOD_POOLS)
     if pools_ml < MIN_HEART_ML:
         raise AnatomyError(f"no heart found in the image: {pools_ml:.1f} ml of blood pool segmented "
                            f"(at least {MIN_HEART_ML:.0f} ml expected). Is the heart in the field of view?")
     report["warnings"] = warnings + report["warnings"]
-    report["weights"] = {"iterations": segmenter.metadata.get("iterations"),
-                         "commit": segmenter.metadata.get("commit")}
-    if body and modality == "ct":
+    report["weights"] = meta
+    if body and modality == "ct" and not has_body:
         heart, report["body_ml"] = add_body(heart, image)
     return Segmentation(heart, report)

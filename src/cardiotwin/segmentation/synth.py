@@ -248,8 +248,15 @@ class Synthesiser:
         return masks[0][:, None, None] & masks[1][None, :, None] & masks[2][None, None, :]
 
     # ------------------------------------------------------------------ appearance
-    def _contrast(self, labels: torch.Tensor) -> torch.Tensor:
-        """Per-label Gaussian intensities from one of the contrast priors."""
+    def render(self, labels: LabelImage, kind: str) -> torch.Tensor:
+        """A whole image of ``labels`` on its own grid (no geometric augmentation) with contrast prior
+        ``kind`` (``ct``, ``mr`` or ``random``) and the scanner effects: held-out test images."""
+        fine = torch.from_numpy(labels.array.astype(np.int64))
+        image = self._scanner(self._contrast(fine, kind), float(min(labels.spacing)))
+        return image
+
+    def _contrast(self, labels: torch.Tensor, kind: str | None = None) -> torch.Tensor:
+        """Per-label Gaussian intensities from one of the contrast priors (drawn when ``kind`` is None)."""
         cfg, rng = self.config, self.rng
         labels = labels.long()
         for valve, blood in self.blood_of_valve.items():
@@ -262,8 +269,9 @@ class Synthesiser:
                                       for _ in range(n_blobs)])
                 labels = torch.where(body, BLOB_BASE + fields.argmax(dim=0), labels)
         present = torch.unique(labels).tolist()
-        kinds = list(cfg.contrast_p)
-        kind = kinds[rng.choice(len(kinds), p=np.array([cfg.contrast_p[k] for k in kinds]))]
+        if kind is None:
+            kinds = list(cfg.contrast_p)
+            kind = kinds[rng.choice(len(kinds), p=np.array([cfg.contrast_p[k] for k in kinds]))]
         lut_mean = torch.zeros(BLOB_BASE + 8)
         lut_sd = torch.zeros(BLOB_BASE + 8)
         if kind == "random":
