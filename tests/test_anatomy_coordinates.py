@@ -352,3 +352,19 @@ def test_atria_missing_veins_is_reported():
                                           labels.array).astype(labels.array.dtype))
     with pytest.raises(AnatomyError, match="pulmonary_veins"):
         atrial_coordinates(mesh, no_veins, None, atria=("la",))
+
+
+def test_detached_wall_specks_are_split_from_the_main_piece():
+    """A coarse lattice can cut a few atrial-wall cells off the wall; they are set apart (and take
+    the nearest wall node's coordinates) instead of making the Laplace system singular."""
+    from cardiotwin.anatomy.coordinates import _main_piece
+    from cardiotwin.types import TetMesh
+
+    base = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 1]], dtype=float)
+    points = np.vstack([base, base + 10.0])
+    cells = np.array([[0, 1, 2, 3], [1, 2, 3, 4], [5, 6, 7, 8]])
+    mesh = TetMesh.reoriented(points, cells, tags=np.full(3, 22))
+    main, specks = _main_piece(mesh, np.arange(3))
+    assert list(main) == [0, 1] and list(specks) == [2]
+    main, specks = _main_piece(mesh, np.array([0, 1]))
+    assert list(main) == [0, 1] and specks.size == 0

@@ -74,6 +74,7 @@ from typing import Mapping
 
 import numpy as np
 from scipy import sparse
+from scipy.sparse import csgraph
 from scipy.spatial import cKDTree
 
 from cardiotwin import labels as lab
@@ -177,6 +178,21 @@ def _dirichlet(domain: Domain, sets: list[tuple[np.ndarray, float | np.ndarray]]
     keep = nodes_all >= 0
     uniq, first = np.unique(nodes_all[keep], return_index=True)
     return uniq, vals_all[keep][first]
+
+
+def _main_piece(mesh: TetMesh, cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The cells of the largest node-connected piece of ``cells``, and the rest (wall specks that a
+    coarse lattice cuts off: no boundary of theirs anchors a Laplace solve)."""
+    cells = np.asarray(cells)
+    nodes, tets = np.unique(mesh.cells[cells], return_inverse=True)
+    tets = tets.reshape(-1, 4)
+    rows, cols = tets[:, :3].ravel(), tets[:, 1:].ravel()
+    graph = sparse.coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(nodes), len(nodes)))
+    n, piece = csgraph.connected_components(graph, directed=False)
+    if n == 1:
+        return cells, cells[:0]
+    main = piece[tets[:, 0]] == np.argmax(np.bincount(piece))
+    return cells[main], cells[~main]
 
 
 def _solve(K, domain: Domain, sets, tol: float, stats: dict, name: str) -> np.ndarray:
@@ -453,7 +469,8 @@ def atrial_coordinates(mesh: TetMesh, labels: LabelImage | None = None, landmark
         tag, ring_name, vein_names, endo_name = _ATRIA[side]
         b = boundaries[side]
         what = f"the {side.upper()} coordinates"
-        dom = Domain.of(mesh, b.cells)
+        main, specks = _main_piece(mesh, b.cells)
+        dom = Domain.of(mesh, main)
         K = dom.stiffness()
         stats: dict = {}
         endo = b.nodes(endo_name)
@@ -485,10 +502,15 @@ def atrial_coordinates(mesh: TetMesh, labels: LabelImage | None = None, landmark
             if not (svc.size and ivc.size):
                 raise AnatomyError(f"{what} need both caval openings (found {b.counts()})")
             local["laplace_caval"] = np.clip(_solve(K, dom, [(ivc, 0.0), (svc, 1.0)], tol, stats, "caval"), 0, 1)
+        speck_nodes = np.setdiff1d(np.unique(mesh.cells[specks]), dom.nodes)
+        nearest = cKDTree(dom.points).query(mesh.points[speck_nodes])[1] if speck_nodes.size else None
         for name, values in local.items():
             full = fields.setdefault(name, np.full(mesh.n_points, np.nan))
             full[dom.nodes] = values
+            if nearest is not None:  # detached specks take the value of the nearest wall node
+                full[speck_nodes] = values[nearest]
         report[side] = {
+            "detached_cells": int(len(specks)),
             "nodes": int(len(dom.nodes)), "cells": int(len(dom.cells)), "surfaces": b.counts(),
             "pinched_boundary_edges": b.pinched_edges, "septal_nodes": int(septum.size),
             "septum_centre_mm": p[septum].mean(axis=0).round(3).tolist(),
