@@ -345,8 +345,9 @@ def recovery(model):
     return truth, beat, route, result
 
 
+@pytest.mark.slow
 def test_parameter_recovery_small_budget(model, recovery):
-    """Hidden QRS parameters (seed 1), noisy record, 600 coarse evaluations + 1 mapping round. The
+    """(slow: ~2.5 min with its fixture; bench_calibration.py measures recovery at full budget) Hidden QRS parameters (seed 1), noisy record, 600 coarse evaluations + 1 mapping round. The
     benchmark (1200 evaluations + a 1 mm refinement, several seeds) asks median r >= 0.95, AT MAE < 5 ms,
     roots within 10 mm; with this budget the bounds are looser: median QRS r >= 0.92, AT MAE < 8 ms
     (measured 0.960 and 4.9 ms; 360 evaluations gave 0.885 and 10.3 ms), and the activation must be
@@ -449,8 +450,9 @@ def test_root_site_search_moves_a_displaced_root_back(model, fidelity):
         root_site_search(prob, x0, fidelity="medium")
 
 
+@pytest.mark.slow
 def test_root_site_search_moves_the_reference_root_before_the_others(model):
-    """The reference (septal) root displaced to the far corner of its box and the other roots
+    """(slow: ~45 s) The reference (septal) root displaced to the far corner of its box and the other roots
     firing 10 ms earlier relative to it than in the truth (so the septal front excites only ~16 %
     of the nodes first). Its delay is 0 by definition, so only a delay below the others' (a lead
     step, the reference delay moving as an exact shift of all the others) brings the combination
@@ -550,7 +552,9 @@ def test_swapped_roots_match_by_site_not_by_name(model):
     assert effect[ant.name] > 0.5 and effect[post.name] > 0.5
 
 
+@pytest.mark.slow
 def test_full_chain_writes_result(recovery, tmp_path):
+    """(slow: shares the recovery fixture above) Every stage's fit and the written result files."""
     _, beat, _, result = recovery
     assert result.stages[0] == "QRS" and "T" in result.stages
     assert ("P" in result.stages) == beat.fiducials.has_p
@@ -571,8 +575,9 @@ def test_full_chain_writes_result(recovery, tmp_path):
     assert np.allclose(back.signals, result.fitted.signals, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_atrial_fibrillation_calibrates_qrs_and_t_only(model, shared_data):
-    """AF: no P stage; with the heart's rotation fitted too, the rotated lead fields carry through the
+    """(slow: ~55 s) AF: no P stage; with the heart's rotation fitted too, the rotated lead fields carry through the
     T stage and the fitted ECG (its QRS fit is the one the rotation search reached)."""
     beat = preprocess(read_ecg(shared_data / "ecg_chapman_JS00001" / "JS00001.hea"))
     result = calibrate(model.twin, beat, budget=24, seed=0, model=model, mapping_rounds=0, t_budget=16,

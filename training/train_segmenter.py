@@ -23,7 +23,12 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 from cardiotwin.io import read_labels, write_image
+from cardiotwin.io.atomic import write_json_atomic, write_text_atomic
+from cardiotwin.io.checkpoint import read_torch
+from cardiotwin.segmentation.classes import CLASSES
 from cardiotwin.segmentation.sources import phantom_body, real_heart_body
 from cardiotwin.segmentation.synth import Source, Synthesiser
 from cardiotwin.segmentation.train import TrainConfig, export_weights, train
@@ -60,6 +65,40 @@ def validation_pairs(cache: Path, n: int = 16):
     return [synth.draw() for _ in range(n)]
 
 
+def model_card(meta: dict, history: list) -> str:
+    """The model card: what the weights are, what they were trained on, how well they do."""
+    synth = meta["config"]["synth"]
+    val = meta["validation"] or {}
+    rows = "\n".join(f"| {k} | {v:.3f} |" for k, v in (val.get("dice") or {}).items())
+    curve = ", ".join(f"{h['iteration']}: {np.median(list(h['dice'].values())):.2f}" for h in history[-8:])
+    knobs = "\n".join(f"* `{k}` = {v}" for k, v in synth.items())
+    return f"""# cardiotwin built-in segmenter: model card
+
+* **What**: a 3D U-Net ({meta['config']['levels']} levels, {meta['config']['width']} channels at the top), input one
+  image channel at {synth['spacing_mm']} mm isotropic, output {len(CLASSES)} classes: {', '.join(CLASSES)}.
+* **Trained by** `training/train_segmenter.py` at commit `{meta['commit']}`: {meta['iterations']} iterations
+  (batch 1, {tuple(synth['patch'])} voxel patches), {meta['training_hours']:.2f} h, on the CPU of the development
+  machine (2 cores) unless a GPU was lent.
+* **Data**: label maps only (no image was ever seen): phantom seeds {meta['phantom_seeds'][0]}-{meta['phantom_seeds'][-1]}
+  and the real MM-WHS expert maps {', '.join(meta['real_maps'])} with rule-based walls and veins in an extended
+  torso. Held out: phantom seeds {', '.join(map(str, meta['held_out']['phantom_seeds']))}, MM-WHS
+  {', '.join(meta['held_out']['real_maps'])}.
+* **Images**: synthesised per draw by domain randomisation (SynthSeg, Billot et al. 2023), knobs:
+
+{knobs}
+
+## Validation (16 fixed draws from the held-out maps, median Dice, iteration {val.get('iteration')})
+
+| structure | Dice |
+|---|---|
+{rows}
+
+Median over structures at the last validations (iteration: Dice): {curve}.
+
+Real-image figures: `benchmarks/bench_segment.py` (README status table and the issue notes).
+"""
+
+
 def git_commit() -> str:
     try:
         return subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True,
@@ -78,6 +117,7 @@ def main() -> None:
     ap.add_argument("--device", default="cpu", help="cpu or cuda (the images are drawn on the CPU)")
     ap.add_argument("--threads", type=int, default=0, help="CPU threads (0: PyTorch's default)")
     ap.add_argument("--export", action="store_true", help="write the shipped weights from the checkpoint and exit")
+    ap.add_argument("--weights-out", type=Path, default=WEIGHTS, help="where --export writes the weights")
     args = ap.parse_args()
     import torch
 
@@ -85,16 +125,20 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     checkpoint = args.out / "checkpoint.pt"
     if args.export:
-        ck = torch.load(checkpoint, map_location="cpu", weights_only=False)
+        ck = read_torch(checkpoint)
+        used = json.loads((args.out / "sources.json").read_text())  # what the runs trained on
         meta = {"commit": git_commit(), "iterations": ck["iteration"], "training_hours": ck["seconds"] / 3600,
-                "phantom_seeds": args.phantom_seeds, "real_maps": args.real,
+                "phantom_seeds": used["phantom_seeds"], "real_maps": used["real_maps"],
                 "held_out": {"phantom_seeds": HELD_OUT_SEEDS, "real_maps": HELD_OUT_REAL},
                 "validation": ck["history"][-1] if ck["history"] else None, "config": ck["config"]}
-        export_weights(checkpoint, WEIGHTS, meta)
-        (WEIGHTS.parent / "training.json").write_text(json.dumps(meta, indent=1, default=str))
-        print(f"wrote {WEIGHTS} ({WEIGHTS.stat().st_size / 1e6:.1f} MB) from iteration {ck['iteration']}")
+        out = args.weights_out
+        export_weights(checkpoint, out, meta)
+        write_json_atomic(out.parent / "training.json", json.loads(json.dumps(meta, default=str)))
+        write_text_atomic(out.parent / "MODEL_CARD.md", model_card(meta, ck["history"]))
+        print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB) from iteration {ck['iteration']}")
         return
     cache = args.out / "sources"
+    write_json_atomic(args.out / "sources.json", {"phantom_seeds": args.phantom_seeds, "real_maps": args.real})
     train_sources = sources(args.phantom_seeds, args.real, cache)
     val = validation_pairs(cache)
     log_file = (args.out / "log.txt").open("a")

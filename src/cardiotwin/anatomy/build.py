@@ -22,12 +22,16 @@ from cardiotwin.io.opencarp import write_opencarp
 from cardiotwin.types import Image, LabelImage
 
 
+CUT_FACE_FRACTION = 0.05
+
+
 def torso_cut_by_view(labels: LabelImage) -> bool:
-    """Whether the map's body reaches a face of its grid (a cropped scan's body, not a whole torso)."""
+    """Whether the map's body covers more than ``CUT_FACE_FRACTION`` of a face of its grid (a cropped
+    scan's body), not a whole torso with air around it (a vein's stump may still reach a face)."""
     arr = labels.array
     body = lab.labels_of(lab.BODY)
     faces = (arr[0], arr[-1], arr[:, 0], arr[:, -1], arr[:, :, 0], arr[:, :, -1])
-    return any(np.isin(face, body).any() for face in faces)
+    return any(np.isin(face, body).mean() > CUT_FACE_FRACTION for face in faces)
 
 
 @dataclass
@@ -66,7 +70,7 @@ def build_anatomy(labels: LabelImage, edge_mm: float = 1.0, torso_heart_edge_mm:
     timings["heart_mesh_s"] = time.perf_counter() - start
     torso, extended, extension = None, None, "the label map has its own torso"
     if with_torso:
-        body_cut = torso_cut_by_view(walled)
+        body_cut = torso_cut_by_view(labels)
         if body_cut:  # a cropped CT's body: the extended torso (fitted to the image) replaces it
             walled = walled.with_array(np.where(np.isin(walled.array, lab.labels_of(lab.BODY)), 0, walled.array))
         if body_cut or lab.label("torso") not in np.unique(walled.array[::4, ::4, ::4]):
