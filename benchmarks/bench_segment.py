@@ -80,7 +80,7 @@ def synthetic(weights) -> dict:
         body = real_heart_body(read_labels(mmwhs))
         synth = Synthesiser([Source.from_labels("1005", body)], seed=7)
         for kind in ("ct", "mr"):
-            arr = synth.render(body, kind).numpy()  # the CT prior is in HU, so the CT checks apply
+            arr = synth.render(body, kind).cpu().numpy()  # the CT prior is in HU, so the CT checks apply
             seg = segmented(f"MM-WHS 1005 {kind}", Image(arr, body.spacing, body.origin, body.direction), kind,
                             weights, body=False)
             if seg is None:

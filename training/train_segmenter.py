@@ -114,7 +114,7 @@ def main() -> None:
     ap.add_argument("--real", nargs="*", default=["ct_train_1002_label", "mmwhs_template_label"])
     ap.add_argument("--iterations", type=int, default=80000, help="total iterations over all runs")
     ap.add_argument("--hours", type=float, default=1.0, help="stop this run after this long")
-    ap.add_argument("--device", default="cpu", help="cpu or cuda (the images are drawn on the CPU)")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda: the network and the image synthesis run there")
     ap.add_argument("--threads", type=int, default=0, help="CPU threads (0: PyTorch's default)")
     ap.add_argument("--export", action="store_true", help="write the shipped weights from the checkpoint and exit")
     ap.add_argument("--weights-out", type=Path, default=WEIGHTS, help="where --export writes the weights")
@@ -148,7 +148,7 @@ def main() -> None:
         log_file.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {msg}\n")
         log_file.flush()
 
-    synth = Synthesiser(train_sources, seed=0)  # a resumed run restores the generator's state
+    synth = Synthesiser(train_sources, seed=0, device=args.device)  # a resumed run restores its state
     state = train(synth, checkpoint, TrainConfig(), iterations=args.iterations, max_seconds=args.hours * 3600,
                   validation=val, log=log, device=args.device)
     log(f"stopped at iteration {state.iteration} ({state.seconds / 3600:.2f} h trained in all)")

@@ -17,5 +17,5 @@ def normalise(image: torch.Tensor) -> torch.Tensor:
     flat = image.reshape(-1)
     if flat.numel() > _MAX_SAMPLES:  # quantile is exact on a regular subsample of this size
         flat = flat[:: flat.numel() // _MAX_SAMPLES + 1]
-    lo, hi = torch.quantile(flat.float(), torch.tensor([LOW, HIGH])).tolist()
+    lo, hi = torch.quantile(flat.float(), torch.tensor([LOW, HIGH], device=flat.device)).tolist()
     return ((image - lo) / max(hi - lo, 1e-6)).clamp(0, 1)

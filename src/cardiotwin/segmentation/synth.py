@@ -24,11 +24,13 @@ and extended torso, :mod:`cardiotwin.anatomy`), and one draw is:
    box (``p_crop_view``: outside it the image is constant and the target ignored, as beyond a
    cropped scan's border).
 
-Everything is PyTorch on the CPU (or a GPU) so one draw costs about as much as a training step.
+Everything is PyTorch, on the CPU or a GPU (``device``; the random generators stay on the CPU so a
+checkpoint resumes on either), so one draw costs about as much as a training step.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 
@@ -133,9 +135,9 @@ def random_rotation(rng: np.random.Generator, any_rotation: bool, small_deg: flo
     return r
 
 
-def smooth_noise(shape: tuple[int, int, int], nodes: int, gen: torch.Generator) -> torch.Tensor:
+def smooth_noise(shape: tuple[int, int, int], nodes: int, gen: torch.Generator, device="cpu") -> torch.Tensor:
     """A smooth random field on ``shape``: standard normal values on a ``nodes``^3 lattice, upsampled."""
-    coarse = torch.randn((1, 1, nodes, nodes, nodes), generator=gen)
+    coarse = torch.randn((1, 1, nodes, nodes, nodes), generator=gen).to(device)
     return F.interpolate(coarse, size=shape, mode="trilinear", align_corners=True)[0, 0]
 
 
@@ -146,7 +148,7 @@ def _gaussian_blur(x: torch.Tensor, sigma_vox) -> torch.Tensor:
         if s < 0.2:
             continue
         r = max(1, int(math.ceil(3 * s)))
-        t = torch.arange(-r, r + 1, dtype=x.dtype)
+        t = torch.arange(-r, r + 1, dtype=x.dtype, device=x.device)
         k = torch.exp(-0.5 * (t / s) ** 2)
         k = (k / k.sum()).reshape([1, 1] + [len(t) if a == axis else 1 for a in range(3)])
         pad = [0] * 6
@@ -159,8 +161,8 @@ def _thick_slices(image: torch.Tensor, axis: int, step: int, phase: int) -> torc
     """Keep every ``step``-th plane along ``axis`` and interpolate linearly between them, as a
     thick-slice stack resampled onto a fine grid is."""
     n = image.shape[axis]
-    kept = torch.arange(phase % step, n, step)
-    pos = (torch.arange(n, dtype=torch.float32) - kept[0]) / step
+    kept = torch.arange(phase % step, n, step, device=image.device)
+    pos = (torch.arange(n, dtype=torch.float32, device=image.device) - kept[0]) / step
     lower = pos.floor().clamp(0, len(kept) - 1).long()
     upper = (lower + 1).clamp(max=len(kept) - 1)
     frac = (pos - lower).clamp(0, 1)
@@ -173,13 +175,16 @@ def _thick_slices(image: torch.Tensor, axis: int, step: int, phase: int) -> torc
 class Synthesiser:
     """Draws (image, target) training pairs from a list of :class:`Source` maps."""
 
-    def __init__(self, sources: list[Source], config: SynthConfig = SynthConfig(), seed: int = 0):
+    def __init__(self, sources: list[Source], config: SynthConfig = SynthConfig(), seed: int = 0,
+                 device: str = "cpu"):
         if not sources:
             raise InputError("the synthesiser needs at least one training label map")
-        self.sources, self.config = sources, config
+        self.device = torch.device(device)
+        self.sources = [dataclasses.replace(s, labels=s.labels.to(self.device)) for s in sources]
+        self.config = config
         self.rng = np.random.default_rng(seed)
         self.gen = torch.Generator().manual_seed(seed)
-        self.class_table = torch.from_numpy(class_table().astype(np.int64))
+        self.class_table = torch.from_numpy(class_table().astype(np.int64)).to(self.device)
         self.group_of = {lab.label(n): g for n, g in _GROUP_OF.items()}
         self.blood_of_valve = {lab.label(v): lab.label(b) for v, b in TARGET_OF.items() if v in lab.VALVES}
 
@@ -201,8 +206,8 @@ class Synthesiser:
         image = image.clamp(0, 1) ** math.exp(rng.normal(0, cfg.gamma_sd))
         if rng.random() < cfg.p_crop_view:
             inside = self._view_box(cfg.patch)
-            image = torch.where(inside, image, torch.zeros(()))
-            target = torch.where(inside, target, torch.full((), IGNORE))
+            image = torch.where(inside, image, torch.zeros((), device=self.device))
+            target = torch.where(inside, target, torch.full((), IGNORE, device=self.device))
         return image[None].float(), target
 
     # ------------------------------------------------------------------ geometry
@@ -215,26 +220,26 @@ class Synthesiser:
             centre = src.heart_mm + rng.normal(0, cfg.heart_jitter_mm / 2, 3)
         rot = random_rotation(rng, rng.random() < cfg.p_any_rotation, cfg.small_rotation_deg)
         scale = rng.uniform(*cfg.scale) * (1 + rng.uniform(-cfg.anisotropic_scale, cfg.anisotropic_scale, 3))
-        axes = [torch.arange(n, dtype=torch.float32) * h - (n - 1) * h / 2 for n in shape]
+        axes = [torch.arange(n, dtype=torch.float32, device=self.device) * h - (n - 1) * h / 2 for n in shape]
         grid = torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1)  # (X, Y, Z, 3) mm about the centre
-        m = torch.from_numpy((rot * scale[None, :]).astype(np.float32))
+        m = torch.from_numpy((rot * scale[None, :]).astype(np.float32)).to(self.device)
         pts = grid @ m.T
         amp = rng.uniform(0, cfg.elastic_mm)
         if amp > 0:
-            disp = torch.stack([smooth_noise(shape, cfg.elastic_nodes, self.gen) for _ in range(3)], dim=-1)
+            disp = torch.stack([smooth_noise(shape, cfg.elastic_nodes, self.gen, self.device) for _ in range(3)], dim=-1)
             pts = pts + amp * disp
-        return pts + torch.from_numpy(centre.astype(np.float32))
+        return pts + torch.from_numpy(centre.astype(np.float32)).to(self.device)
 
     def _lookup(self, src: Source, points: torch.Tensor) -> torch.Tensor:
         """Nearest-voxel labels of ``src`` at physical points (background outside its grid)."""
-        inv = torch.from_numpy(src.index_of.astype(np.float32))
+        inv = torch.from_numpy(src.index_of.astype(np.float32)).to(self.device)
         idx = torch.round(points @ inv[:, :3].T + inv[:, 3]).long()
-        dims = torch.tensor(src.labels.shape)
+        dims = torch.tensor(src.labels.shape, device=self.device)
         inside = ((idx >= 0) & (idx < dims)).all(dim=-1)
         idx = torch.where(inside[..., None], idx, torch.zeros_like(idx))
         flat = (idx[..., 0] * dims[1] + idx[..., 1]) * dims[2] + idx[..., 2]
         values = src.labels.reshape(-1)[flat.reshape(-1)].reshape(points.shape[:-1])
-        return torch.where(inside, values, torch.zeros((), dtype=values.dtype))
+        return torch.where(inside, values, torch.zeros((), dtype=values.dtype, device=self.device))
 
     def _view_box(self, shape) -> torch.Tensor:
         """A random box covering 45-100 % of each axis (a cropped scan's field of view)."""
@@ -242,7 +247,7 @@ class Synthesiser:
         for n in shape:
             length = int(n * self.rng.uniform(0.45, 1.0))
             start = int(self.rng.integers(0, n - length + 1))
-            m = torch.zeros(n, dtype=torch.bool)
+            m = torch.zeros(n, dtype=torch.bool, device=self.device)
             m[start:start + length] = True
             masks.append(m)
         return masks[0][:, None, None] & masks[1][None, :, None] & masks[2][None, None, :]
@@ -251,7 +256,7 @@ class Synthesiser:
     def render(self, labels: LabelImage, kind: str) -> torch.Tensor:
         """A whole image of ``labels`` on its own grid (no geometric augmentation) with contrast prior
         ``kind`` (``ct``, ``mr`` or ``random``) and the scanner effects: held-out test images."""
-        fine = torch.from_numpy(labels.array.astype(np.int64))
+        fine = torch.from_numpy(labels.array.astype(np.int64)).to(self.device)
         image = self._scanner(self._contrast(fine, kind), float(min(labels.spacing)))
         return image
 
@@ -260,22 +265,22 @@ class Synthesiser:
         cfg, rng = self.config, self.rng
         labels = labels.long()
         for valve, blood in self.blood_of_valve.items():
-            labels = torch.where(labels == valve, torch.full((), blood), labels)
+            labels = torch.where(labels == valve, torch.full((), blood, device=self.device), labels)
         body = labels == lab.label("torso")
         if body.any():
             n_blobs = int(rng.integers(cfg.blobs[0], cfg.blobs[1] + 1))
             if n_blobs > 1:
-                fields = torch.stack([smooth_noise(labels.shape, int(rng.integers(3, 7)), self.gen)
+                fields = torch.stack([smooth_noise(labels.shape, int(rng.integers(3, 7)), self.gen, self.device)
                                       for _ in range(n_blobs)])
                 labels = torch.where(body, BLOB_BASE + fields.argmax(dim=0), labels)
         present = torch.unique(labels).tolist()
         if kind is None:
             kinds = list(cfg.contrast_p)
             kind = kinds[rng.choice(len(kinds), p=np.array([cfg.contrast_p[k] for k in kinds]))]
-        lut_mean = torch.zeros(BLOB_BASE + 8)
-        lut_sd = torch.zeros(BLOB_BASE + 8)
+        lut_mean = torch.zeros(BLOB_BASE + 8, device=self.device)
+        lut_sd = torch.zeros(BLOB_BASE + 8, device=self.device)
         if kind == "random":
-            lut_mean[present] = torch.from_numpy(rng.uniform(0, 1, len(present))).float()
+            lut_mean[present] = torch.from_numpy(rng.uniform(0, 1, len(present))).float().to(self.device)
             width = 1.0
         else:
             prior = CT_PRIOR if kind == "ct" else MR_PRIOR
@@ -286,8 +291,8 @@ class Synthesiser:
                 lo, hi = prior[group]
                 mean = rng.uniform(lo, hi) if group == "body" else group_mean[group] + rng.normal(0, 0.04 * (hi - lo))
                 lut_mean[v] = float(mean)
-        lut_sd[present] = torch.from_numpy(rng.uniform(0, cfg.spread * width, len(present))).float()
-        noise = torch.randn(labels.shape, generator=self.gen)
+        lut_sd[present] = torch.from_numpy(rng.uniform(0, cfg.spread * width, len(present))).float().to(self.device)
+        noise = self._randn(labels.shape)
         return lut_mean[labels] + lut_sd[labels] * noise
 
     def _scanner(self, image: torch.Tensor, h: float) -> torch.Tensor:
@@ -301,8 +306,12 @@ class Synthesiser:
         image = _gaussian_blur(image, sigma)
         if thick_axis is not None:
             image = _thick_slices(image, thick_axis, max(1, int(round(thickness / h))), int(rng.integers(1 << 16)))
-        lo, hi = torch.quantile(image.reshape(-1)[::97], torch.tensor([0.01, 0.99])).tolist()
+        lo, hi = torch.quantile(image.reshape(-1)[::97], torch.tensor([0.01, 0.99], device=self.device)).tolist()
         scale = max(hi - lo, 1e-6)
         if cfg.bias > 0:
-            image = (image - lo) * torch.exp(rng.uniform(0, cfg.bias) * smooth_noise(image.shape, 4, self.gen)) + lo
-        return image + rng.uniform(*cfg.noise) * scale * torch.randn(image.shape, generator=self.gen)
+            image = (image - lo) * torch.exp(rng.uniform(0, cfg.bias) * smooth_noise(image.shape, 4, self.gen, self.device)) + lo
+        return image + rng.uniform(*cfg.noise) * scale * self._randn(image.shape)
+
+    def _randn(self, shape) -> torch.Tensor:
+        """Standard normal noise from the synthesiser's (CPU) generator, on its device."""
+        return torch.randn(shape, generator=self.gen).to(self.device)
