@@ -25,7 +25,7 @@ def test_missing_torch_is_a_specific_error(monkeypatch):
 
     monkeypatch.setattr(builtins, "__import__", fake)
     assert not emulator.torch_available()
-    with pytest.raises(MissingDependencyError, match="cardiotwin\\[ml\\]"):
+    with pytest.raises(MissingDependencyError, match="pip install torch"):
         emulator._torch()
 
 
