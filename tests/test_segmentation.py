@@ -237,3 +237,67 @@ def test_other_engines_need_a_local_model_and_their_package(tmp_path):
             run_nnunet(ct, tmp_path)
     else:
         pytest.skip("nnunetv2 is installed: the missing-package error cannot be checked here")
+
+
+def _constant_weights(tmp_path, winner: int):
+    """Exported weights of a tiny network that always answers class ``winner``."""
+    from cardiotwin.io.checkpoint import write_torch
+
+    net = UNet3D(len(CLASSES), width=4, levels=2)
+    with torch.no_grad():
+        net.head.weight.zero_()
+        net.head.bias.fill_(-10.0)
+        net.head.bias[winner] = 10.0
+    path = tmp_path / "constant.pt"
+    write_torch({"model": net.state_dict(), "model_config": net.config, "classes": list(CLASSES),
+                 "spacing_mm": 2.0, "iteration": 1, "metadata": {"iterations": 1, "commit": "test"}}, path)
+    return path
+
+
+def test_no_heart_in_view_is_an_error_not_an_empty_map(tmp_path):
+    """A network that finds nothing (e.g. an abdomen-only view) gives a specific error, through the
+    API and the CLI (exit status 2), never a silently empty label map."""
+    from typer.testing import CliRunner
+
+    from cardiotwin.cli import app
+    from cardiotwin.errors import AnatomyError
+    from cardiotwin.io import write_image
+    from cardiotwin.segmentation import segment
+
+    ct = Image(np.full((40, 40, 40), -1000, dtype=np.int16), (2.0, 2.0, 2.0))
+    ct.array[5:35, 5:35, :] = 40
+    ct.array[15:25, 15:25, :] = 400  # a vertebra
+    weights = _constant_weights(tmp_path, 0)
+    with pytest.raises(AnatomyError, match="no heart found"):
+        segment(ct, weights=weights)
+    image = write_image(ct, tmp_path / "abdomen.nii.gz")
+    result = CliRunner().invoke(app, ["segment", "--image", str(image), "--out", str(tmp_path / "l.nii.gz"),
+                                      "--weights", str(weights)])
+    assert result.exit_code == 2 and "no heart found" in result.output
+    assert not (tmp_path / "l.nii.gz").exists()
+
+
+def test_segment_cli_writes_labels_report_and_picture(tmp_path):
+    """End to end with a network that calls everything LV blood: one piece kept, body and lungs of
+    the CT added around it, QC report and picture written."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from cardiotwin.cli import app
+    from cardiotwin.io import read_labels, write_image
+
+    ct = np.full((40, 40, 40), -1000, dtype=np.int16)
+    ct[4:36, 4:36, :] = 40
+    ct[8:18, 8:30, :] = -850  # a lung on each side
+    ct[24:34, 8:30, :] = -850
+    ct[18:24, 30:35, 10:30] = 300  # contrast blood
+    image = write_image(Image(ct, (2.0, 2.0, 2.0)), tmp_path / "ct.nii.gz")
+    out = tmp_path / "seg" / "labels.nii.gz"
+    result = CliRunner().invoke(app, ["segment", "--image", str(image), "--out", str(out),
+                                      "--weights", str(_constant_weights(tmp_path, 1))])
+    assert result.exit_code == 0, result.output
+    labels = read_labels(out, convention="cardiotwin")
+    assert set(labels.present()) >= {"lv_blood"}
+    report = json.loads((out.parent / "labels.json").read_text())
+    assert report["volumes_ml"]["lv_blood"] > 10 and (out.parent / "labels.png").exists()

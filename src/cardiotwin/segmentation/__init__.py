@@ -53,8 +53,8 @@ def check_image(image: Image, modality: str) -> tuple[Image, list[str]]:
         image = image.with_array(arr)
     if modality == "ct" and not is_ct(image):
         raise InvalidImageError(
-            f"the image spans {arr.min():.0f}..{arr.max():.0f}, not Hounsfield units (no air at -1000 HU): "
-            "is it an MR image? Use --modality mr")
+            f"the image spans {arr.min():.0f}..{arr.max():.0f}: not a CT in Hounsfield units (air near -1000 HU "
+            "and tissue or contrast above 100 HU expected). Is it an MR image? Use --modality mr")
     if modality == "mr" and is_ct(image):
         warnings.append("the image looks like a CT in Hounsfield units but was given as MR (no body/lungs added)")
     return image, warnings

@@ -21,7 +21,7 @@ import SimpleITK as sitk
 import torch
 import torch.nn.functional as F
 
-from cardiotwin.errors import InvalidImageError
+from cardiotwin.errors import InputFileNotFoundError, InvalidImageError
 from cardiotwin.io.checkpoint import read_torch
 from cardiotwin.io.image import from_sitk, to_sitk
 from cardiotwin.segmentation.classes import CLASSES
@@ -48,7 +48,12 @@ class Segmenter:
     def load(cls, path: str | Path | None = None, device: str = "cpu") -> "Segmenter":
         """The shipped weights (``path=None``) or a file written by ``export_weights``."""
         if path is None:
-            path = resources.files("cardiotwin.segmentation") / "weights" / BUILTIN_WEIGHTS
+            path = Path(str(resources.files("cardiotwin.segmentation") / "weights" / BUILTIN_WEIGHTS))
+            if not path.is_file():
+                raise InputFileNotFoundError(
+                    f"the built-in segmenter's weights are not installed ({path}): they are still being trained "
+                    "(training/train_segmenter.py; README status). Pass weights you trained (--weights), or use "
+                    "--engine nnunet / totalsegmentator with a local model")
         ck = read_torch(path)
         if tuple(ck["classes"]) != CLASSES:
             raise InvalidImageError(f"{path}: the weights segment {ck['classes']}, this cardiotwin expects {CLASSES}")
