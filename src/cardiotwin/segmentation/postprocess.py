@@ -16,6 +16,7 @@ import numpy as np
 from scipy import ndimage
 
 from cardiotwin import labels as lab
+from cardiotwin.anatomy.voxels import components
 from cardiotwin.types import LabelImage
 
 SINGLE_PIECE = ("lv_blood", "rv_blood", "la_blood", "ra_blood", "lv_myocardium", "aorta", "pulmonary_artery")
@@ -27,14 +28,6 @@ ADULT_ML = {"lv_blood": (20.0, 350.0), "rv_blood": (20.0, 400.0), "la_blood": (1
             "ra_blood": (15.0, 300.0), "lv_myocardium": (50.0, 350.0)}
 TOUCH_MM = 3.0  # structures this close count as touching (a valve plane or a thin wall between them)
 MIN_PIECE_ML = 0.1  # smaller attached vein pieces are dropped
-
-
-def _largest(mask: np.ndarray) -> np.ndarray:
-    comp, n = ndimage.label(mask)
-    if n <= 1:
-        return mask
-    sizes = np.bincount(comp.ravel())[1:]
-    return comp == 1 + int(np.argmax(sizes))
 
 
 def _near(mask: np.ndarray, spacing, mm: float) -> np.ndarray:
@@ -52,7 +45,7 @@ def clean(labels: LabelImage) -> tuple[LabelImage, dict]:
         mask = arr == value
         if not mask.any():
             continue
-        keep = _largest(mask)
+        keep = components(mask)[0] == 1  # the largest piece
         filled = ndimage.binary_fill_holes(keep) & (arr == 0)
         removed[name] = round(float((mask & ~keep).sum() * ml), 2)
         arr[mask & ~keep] = 0

@@ -257,8 +257,7 @@ class Synthesiser:
         """A whole image of ``labels`` on its own grid (no geometric augmentation) with contrast prior
         ``kind`` (``ct``, ``mr`` or ``random``) and the scanner effects: held-out test images."""
         fine = torch.from_numpy(labels.array.astype(np.int64)).to(self.device)
-        image = self._scanner(self._contrast(fine, kind), float(min(labels.spacing)))
-        return image
+        return self._scanner(self._contrast(fine, kind), float(min(labels.spacing)))
 
     def _contrast(self, labels: torch.Tensor, kind: str | None = None) -> torch.Tensor:
         """Per-label Gaussian intensities from one of the contrast priors (drawn when ``kind`` is None)."""
@@ -277,8 +276,8 @@ class Synthesiser:
         if kind is None:
             kinds = list(cfg.contrast_p)
             kind = kinds[rng.choice(len(kinds), p=np.array([cfg.contrast_p[k] for k in kinds]))]
-        lut_mean = torch.zeros(BLOB_BASE + 8, device=self.device)
-        lut_sd = torch.zeros(BLOB_BASE + 8, device=self.device)
+        lut_mean = torch.zeros(BLOB_BASE + cfg.blobs[1], device=self.device)
+        lut_sd = torch.zeros_like(lut_mean)
         if kind == "random":
             lut_mean[present] = torch.from_numpy(rng.uniform(0, 1, len(present))).float().to(self.device)
             width = 1.0
