@@ -46,8 +46,7 @@ def test_torso_fitted_to_a_cropped_ct_recovers_a_torso_far_from_the_mean(seed, s
     z = truth.index_to_physical(np.argwhere(truth.mask(*lab.HEART)).mean(axis=0))[2]
     lo = np.maximum(truth.physical_to_index(np.array([-semi_lr - 6, -semi_ap - 6, z - 90])).astype(int), 0)
     hi = truth.physical_to_index(np.array([60.0, 50.0, z + 90])).astype(int)
-    crop = Image(ph.image.array[tuple(slice(a, b) for a, b in zip(lo, hi))], ph.image.spacing,
-                 tuple(ph.image.index_to_physical(lo.astype(float))))
+    crop = ph.image.crop(tuple(slice(a, b) for a, b in zip(lo, hi)))
     fitted, report = extend_torso(heart_only, 2.0, ct=crop)
     population, _ = extend_torso(heart_only, 2.0)
     a, b = report["fit"]["torso_semi_axes_mm"]

@@ -80,9 +80,8 @@ def test_build_command_takes_an_mmwhs_map_to_an_ecg(tmp_path):
     labels = ph.labels
     centre = np.argwhere(np.isin(labels.array, lab.labels_of(lab.HEART))).mean(axis=0).astype(int)
     box = tuple(slice(max(c - h, 0), c + h) for c, h in zip(centre, (45, 45, 60)))  # <= 180 x 180 x 240 mm
-    origin = tuple(labels.index_to_physical(np.array([b.start for b in box], float)))
-    labels = Image(labels.array[box], labels.spacing, origin)
-    write_image(Image(ph.image.array[box], labels.spacing, origin), tmp_path / "ct.nii.gz")
+    labels = labels.crop(box)
+    write_image(ph.image.crop(box), tmp_path / "ct.nii.gz")
     codes = {"lv_myocardium": 205, "la_blood": 420, "lv_blood": 500, "ra_blood": 550, "rv_blood": 600,
              "aorta": 820, "pulmonary_artery": 850}
     coded = np.zeros(labels.shape, np.int16)

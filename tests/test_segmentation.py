@@ -17,7 +17,8 @@ from cardiotwin.segmentation.classes import CLASSES, IGNORE, to_classes, to_labe
 from cardiotwin.segmentation.infer import network_grid, sliding_window, to_input_grid  # noqa: E402
 from cardiotwin.segmentation.postprocess import clean  # noqa: E402
 from cardiotwin.segmentation.synth import Source, SynthConfig, Synthesiser, _thick_slices, random_rotation  # noqa: E402
-from cardiotwin.segmentation.train import TrainConfig, dice_per_class, loss_fn, train  # noqa: E402
+from cardiotwin.segmentation.metrics import dice_per_class  # noqa: E402
+from cardiotwin.segmentation.train import TrainConfig, loss_fn, train  # noqa: E402
 from cardiotwin.segmentation.unet import UNet3D  # noqa: E402
 from cardiotwin.types import Image, LabelImage  # noqa: E402
 

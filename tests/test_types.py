@@ -20,6 +20,17 @@ def test_image_index_physical_roundtrip():
     np.testing.assert_allclose(img.affine[:3, :3] @ [1, 2, 3] + img.affine[:3, 3], pts[0])
 
 
+def test_crop_keeps_the_physical_frame_and_the_class():
+    """Every voxel of a crop sits at the same physical point as in the original, on a rotated grid."""
+    c, s_ = np.cos(0.3), np.sin(0.3)
+    rot = np.array([[c, -s_, 0], [s_, c, 0], [0, 0, 1]])
+    labels = LabelImage(np.arange(4 * 5 * 6).reshape(4, 5, 6) % 3, (1.0, 2.0, 3.0), (5.0, -2.0, 7.0), rot)
+    crop = labels.crop((slice(1, 3), slice(2, None), slice(None, 4)))
+    assert isinstance(crop, LabelImage) and crop.shape == (2, 3, 4)
+    assert np.array_equal(crop.array, labels.array[1:3, 2:, :4])
+    np.testing.assert_allclose(crop.index_to_physical([1, 2, 3]), labels.index_to_physical([2, 4, 3]))
+
+
 @pytest.mark.parametrize("kwargs, match", [
     (dict(array=np.zeros((3, 3))), "3-D"),
     (dict(array=np.zeros((3, 0, 3))), "empty axis"),

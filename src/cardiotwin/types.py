@@ -97,6 +97,13 @@ class Image:
         """Same geometry, new voxel values."""
         return Image(array, self.spacing, self.origin, self.direction)
 
+    def crop(self, box: tuple[slice, slice, slice]) -> "Image":
+        """The sub-volume ``array[box]`` (unit-step slices) in the same physical frame; same class."""
+        box = tuple(slice(*s.indices(n)[:2]) for s, n in zip(box, self.shape))
+        start = np.array([s.start for s in box], dtype=float)
+        return type(self)(np.ascontiguousarray(self.array[box]), self.spacing,
+                          tuple(self.index_to_physical(start)), self.direction)
+
 
 class LabelImage(Image):
     """An integer image whose values are cardiotwin labels (:mod:`cardiotwin.labels`)."""

@@ -38,8 +38,7 @@ def plot_inflows(labels: LabelImage, veins: dict, path: str | os.PathLike, title
 
     atria = np.isin(labels.array, lab.labels_of(_SHOWN))
     win = window(atria, labels.shape, 4)
-    crop = LabelImage(labels.array[win], labels.spacing, tuple(labels.index_to_physical([w.start for w in win])),
-                      labels.direction)
+    crop = labels.crop(win)
     step = max(1, int(round(1.0 / min(labels.spacing))))
     surfaces = {n: _surface(crop, lab.label(n), step) for n in _SHOWN}
     plotter = pv.Plotter(off_screen=True, shape=(1, 2), window_size=size)

@@ -20,15 +20,16 @@ from cardiotwin.types import LabelImage
 CROP_MM = 150.0
 
 
-def crop_to_heart(labels: LabelImage, half_mm: float = CROP_MM) -> LabelImage:
-    """``labels`` cut to a box of ``half_mm`` either side of its blood pools' centre (index-aligned)."""
-    pools = np.argwhere(np.isin(labels.array, lab.labels_of(lab.BLOOD_POOLS)))
-    centre = pools.mean(axis=0)
+def heart_box(labels: LabelImage, half_mm: float = CROP_MM) -> tuple[slice, slice, slice]:
+    """Index box of ``half_mm`` either side of the blood pools' centre, clipped to the grid."""
+    centre = np.round(np.argwhere(labels.mask(*lab.BLOOD_POOLS)).mean(axis=0)).astype(int)
     half = np.ceil(half_mm / np.asarray(labels.spacing)).astype(int)
-    lo = np.maximum(np.round(centre).astype(int) - half, 0)
-    hi = np.minimum(np.round(centre).astype(int) + half, labels.shape)
-    arr = labels.array[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]]
-    return LabelImage(np.ascontiguousarray(arr), labels.spacing, tuple(labels.index_to_physical(lo)), labels.direction)
+    return tuple(slice(max(c - h, 0), min(c + h, n)) for c, h, n in zip(centre, half, labels.shape))
+
+
+def crop_to_heart(labels: LabelImage, half_mm: float = CROP_MM) -> LabelImage:
+    """``labels`` cut to :func:`heart_box` (same physical frame)."""
+    return labels.crop(heart_box(labels, half_mm))
 
 
 def phantom_body(seed: int, spacing_mm: float = 1.0) -> LabelImage:

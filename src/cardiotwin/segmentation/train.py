@@ -21,6 +21,7 @@ import torch.nn.functional as F
 
 from cardiotwin.io.checkpoint import read_torch, write_torch
 from cardiotwin.segmentation.classes import CLASSES, IGNORE
+from cardiotwin.segmentation.metrics import dice_per_class
 from cardiotwin.segmentation.synth import Synthesiser, SynthConfig
 from cardiotwin.segmentation.unet import UNet3D
 
@@ -53,17 +54,6 @@ def loss_fn(logits: torch.Tensor, target: torch.Tensor, dice_weight: float = 1.0
     dice = (2 * inter + 1e-5) / (denom + 1e-5)
     soft_dice = dice[present].mean() if present.any() else torch.ones(())
     return ce + dice_weight * (1 - soft_dice)
-
-
-def dice_per_class(pred: np.ndarray, target: np.ndarray, n_classes: int = len(CLASSES)) -> dict[str, float]:
-    """Dice of each foreground class present in ``target`` (voxels marked IGNORE left out)."""
-    keep = target != IGNORE
-    out = {}
-    for c in range(1, n_classes):
-        t, p = (target == c) & keep, (pred == c) & keep
-        if t.any():
-            out[CLASSES[c]] = float(2 * (t & p).sum() / (t.sum() + p.sum()))
-    return out
 
 
 @dataclass
