@@ -46,7 +46,8 @@ from cardiotwin.ecg.signal import preprocess
 from cardiotwin.electrophysiology.parameters import EpParameters
 from cardiotwin.io import read_ecg
 from cardiotwin.io.atomic import write_json_atomic
-from cardiotwin.twin import Twin, build_twin
+from cardiotwin.pipeline.twin_folder import build_twin
+from cardiotwin.twin import Twin
 from cardiotwin.types import TWELVE_LEADS, Ecg
 
 HERE = Path(__file__).resolve().parent
@@ -55,7 +56,7 @@ DATA = HERE.parent.parent / "shared" / "data"
 
 
 def load_or_build_twin(folder: Path) -> Twin:
-    """The phantom twin cached in ``folder`` (built once with :func:`cardiotwin.twin.build_twin`)."""
+    """The phantom twin cached in ``folder`` (built once with :func:`cardiotwin.pipeline.twin_folder.build_twin`)."""
     from cardiotwin.phantom import generate_phantom
 
     if (folder / "heart.vtu").exists() and (folder / "leadfields.npz").exists():
@@ -265,10 +266,12 @@ def main() -> None:
     _save(out, args.out)
     if not args.skip_ml:
         from cardiotwin.calibration.emulator import Emulator, torch_available
+        from cardiotwin.pipeline.population import cached_population
 
         if torch_available():
             t = time.perf_counter()
-            emu = Emulator.train(cm, seed=0, n=args.population, cache_dir=HERE / ".cache")
+            population = cached_population(cm, args.population, seed=0, cache_dir=HERE / ".cache")
+            emu = Emulator.train(cm, seed=0, population=population)
             out["emulator"] = {"n_simulations": emu.n_simulations, "simulation_s": emu.simulation_s,
                                "training_s": emu.training_s, "total_s": time.perf_counter() - t,
                                "validation": emu.validation}

@@ -13,6 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from cardiotwin.io.phantom import write_phantom
 from cardiotwin.phantom import generate_phantom
 
 
@@ -24,7 +25,7 @@ def main(seeds: list[int]) -> None:
         generate_s = time.perf_counter() - start
         with tempfile.TemporaryDirectory() as tmp:
             start = time.perf_counter()
-            ph.write(tmp)
+            write_phantom(ph, tmp)
             write_s = time.perf_counter() - start
         vol = ph.volumes_ml()
         print(f"phantom seed={seed} grid={ph.image.shape} voxels={ph.image.array.size / 1e6:.1f}M "

@@ -30,7 +30,7 @@ def phantom(seed: int = 0, spacing: float = 1.0, modality: str = "ct"):
 def phantom_twin(tmp_path_factory):
     """The 1 mm phantom (seed 0) as a full twin folder: anatomy, fibres, conduction fields, lead
     fields. Built once per test session (about 2 minutes on 2 cores) and shared."""
-    from cardiotwin.twin import build_twin
+    from cardiotwin.pipeline.twin_folder import build_twin
 
     folder = tmp_path_factory.mktemp("twin")
     ph = phantom(0, 1.0)

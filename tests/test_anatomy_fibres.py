@@ -27,8 +27,8 @@ from cardiotwin.anatomy.fibres import (
     helix_angle,
     ldrb_fibres,
     orient,
-    plot_fibres,
 )
+from cardiotwin.report.fibres_figure import plot_fibres
 from cardiotwin.anatomy.surfaces import classify_boundary
 from cardiotwin.errors import AnatomyError, InvalidParameterError
 from heart_cases import lv_ellipsoid, phantom_heart, phantom_with_fibres, spheroid_normal

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from cardiotwin import labels as lab
-from cardiotwin.anatomy.landmarks import find_landmarks, write_landmarks
+from cardiotwin.anatomy.landmarks import find_landmarks
+from cardiotwin.io.anatomy import write_landmarks
 from cardiotwin.errors import AnatomyError
 from conftest import phantom
 

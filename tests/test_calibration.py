@@ -8,7 +8,8 @@ import json
 import numpy as np
 import pytest
 
-from cardiotwin.calibration import Mismatch, SearchSpace, Target, calibrate, write_result
+from cardiotwin.calibration import Mismatch, SearchSpace, Target, calibrate
+from cardiotwin.pipeline.calibration_folder import write_result
 from cardiotwin.calibration.optimise import cmaes
 from cardiotwin.ecg.signal import Fiducials, preprocess
 from cardiotwin.electrophysiology.parameters import EpParameters
@@ -568,7 +569,7 @@ def test_full_chain_writes_result(recovery, tmp_path):
     summary = json.loads((tmp_path / "calibration.json").read_text())
     assert set(summary["per_lead_correlation"]["QRS"]) == set(TWELVE_LEADS)
     assert summary["history"] and summary["n_simulations"]["coarse"] > 0
-    from cardiotwin.electrophysiology.parameters import read_parameters
+    from cardiotwin.io.parameters import read_parameters
 
     assert read_parameters(tmp_path / "parameters.json") == result.params
     back = read_ecg(tmp_path / "fitted_ecg.csv")

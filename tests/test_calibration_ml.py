@@ -40,13 +40,15 @@ def test_population_cache_training_and_ml_route(model, tmp_path):
     prior mean on held-out draws is not asserted at this size (the benchmark trains on 1500: 0.19 vs
     0.26 unit-cube MAE at 800); predictions lie in the unit cube with positive SDs; the ML route runs."""
     from cardiotwin.calibration import SearchSpace, Target, calibrate
-    from cardiotwin.calibration.emulator import Emulator, simulate_population
+    from cardiotwin.calibration.emulator import Emulator
+    from cardiotwin.io.checkpoint import read_torch, write_torch
+    from cardiotwin.pipeline.population import cached_population
     from cardiotwin.calibration.synthetic import synthetic_beat
 
-    pop = simulate_population(model, 64, seed=5, cache_dir=tmp_path)
+    pop = cached_population(model, 64, seed=5, cache_dir=tmp_path)
     files = list(tmp_path.glob("population-*.npz"))
     assert len(files) == 1
-    again = simulate_population(model, 64, seed=5, cache_dir=tmp_path)
+    again = cached_population(model, 64, seed=5, cache_dir=tmp_path)
     assert np.array_equal(pop["ecg"], again["ecg"]) and np.array_equal(pop["x"], again["x"])
     assert pop["ecg"].shape[:2] == (64, 12) and np.isfinite(pop["ecg"]).all()
     emu = Emulator.train(model, population=pop, seed=0, epochs=30, hidden=64)
@@ -56,8 +58,8 @@ def test_population_cache_training_and_ml_route(model, tmp_path):
     beat, _ = synthetic_beat(model, truth, np.random.default_rng(2))
     x, sd = emu.predict_unit(Target.from_beat(beat), with_sd=True)
     assert x.shape == (space.ndim,) and np.all((x >= 0) & (x <= 1)) and np.all(sd > 0)
-    path = emu.save(tmp_path / "emu.pt")
-    assert np.allclose(Emulator.load(path).predict_unit(Target.from_beat(beat)), x)
+    path = write_torch(emu.as_dict(), tmp_path / "emu.pt")
+    assert np.allclose(Emulator.from_dict(read_torch(path)).predict_unit(Target.from_beat(beat)), x)
     res = calibrate(model.twin, beat, method="ml", emulator=emu, budget=24, seed=0, model=model, mapping_rounds=0,
                     stages=("QRS",))
     assert res.method == "ml" and "emulator_inference" in res.timings and res.n_simulations["coarse"] <= 24

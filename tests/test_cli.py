@@ -28,10 +28,11 @@ def test_bad_arguments_give_readable_errors(tmp_path):
 
 
 def test_mesh_command_writes_the_anatomy(tmp_path):
+    from cardiotwin.io.phantom import write_phantom
     from conftest import phantom
 
     ph = phantom(1, 2.0)
-    paths = ph.write(tmp_path / "patient")
+    paths = write_phantom(ph, tmp_path / "patient")
     result = runner.invoke(app, ["mesh", "--labels", str(paths["labels"]), "--image", str(paths["image"]),
                                  "--out", str(tmp_path / "anatomy"), "--edge-mm", "2.0", "--opencarp"])
     assert result.exit_code == 0, result.output

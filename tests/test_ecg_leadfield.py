@@ -28,6 +28,7 @@ from cardiotwin.errors import (
     InvalidParameterError,
 )
 from cardiotwin.fem import Solver, anisotropic_tensor, ball_mesh, shape_gradients, stiffness
+from cardiotwin.io.leadfield import read_lead_fields, write_lead_fields
 from cardiotwin.types import TetMesh
 
 R_TORSO = 60.0
@@ -137,27 +138,27 @@ def test_ecg_is_twelve_leads_and_rejects_nan_times():
 
 def test_save_and_load(tmp_path):
     lf = lead_fields()
-    path = lf.save(tmp_path / "lf.npz")
-    back = LeadFields.load(path)
+    path = write_lead_fields(lf, tmp_path / "lf.npz")
+    back = read_lead_fields(path)
     assert back.names == lf.names and back.reference == lf.reference
     assert np.array_equal(back.weights, lf.weights) and np.array_equal(back.positions, lf.positions)
     assert back.info["torso"]["solver"] == lf.info["torso"]["solver"]
     raw = path.read_bytes()
     (tmp_path / "cut.npz").write_bytes(raw[: len(raw) // 2])
     with pytest.raises(CorruptFileError):
-        LeadFields.load(tmp_path / "cut.npz")
+        read_lead_fields(tmp_path / "cut.npz")
     np.savez(tmp_path / "other.npz", a=np.zeros(3))
     with pytest.raises(CorruptFileError, match="lacks"):
-        LeadFields.load(tmp_path / "other.npz")
+        read_lead_fields(tmp_path / "other.npz")
     with pytest.raises(InputFileNotFoundError):
-        LeadFields.load(tmp_path / "none.npz")
+        read_lead_fields(tmp_path / "none.npz")
 
 
 def test_cached_weights_are_reused_only_for_their_own_heart_and_torso(tmp_path):
     """A saved lead-field file is recognised after a round trip, and is stale for a heart with other
     fibres or tags, a moved torso node, or weights of another version."""
     torso, heart, *_ = problem()
-    back = LeadFields.load(lead_fields().save(tmp_path / "lf.npz"))
+    back = read_lead_fields(write_lead_fields(lead_fields(), tmp_path / "lf.npz"))
     assert back.made_for(heart, torso) and back.made_for(heart, None)
     refibred = heart.with_fields(cell_data={"fibre": heart.cell_data["fibre"][::-1].copy()})
     assert not back.made_for(refibred, torso)

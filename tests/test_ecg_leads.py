@@ -13,15 +13,13 @@ from cardiotwin.ecg.leads import (
     _closest_on_triangles,
     body_surface_grid,
     closest_skin_points,
-    electrodes_from_csv,
-    read_electrodes_csv,
     skin_surface,
     snap_electrodes,
     standard_electrodes,
-    write_electrodes_csv,
 )
 from cardiotwin.errors import AnatomyError, CorruptFileError, ElectrodeError, InputFileNotFoundError
 from cardiotwin.fem import ball_mesh
+from cardiotwin.io.electrodes import electrodes_from_csv, read_electrodes_csv, write_electrodes_csv
 from cardiotwin.types import TetMesh
 from conftest import phantom
 

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from cardiotwin.electrophysiology.conduction import SinusRhythmModel
-from cardiotwin.electrophysiology.parameters import EpParameters, RootNode, read_parameters, write_parameters
+from cardiotwin.electrophysiology.parameters import EpParameters, RootNode
+from cardiotwin.io.parameters import read_parameters, write_parameters
 from cardiotwin.electrophysiology.repolarisation import apd_field, repolarisation_times
 from cardiotwin.errors import AnatomyError, InvalidParameterError
 from cardiotwin.twin import ForwardModel

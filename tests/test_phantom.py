@@ -5,6 +5,7 @@ import pytest
 
 from cardiotwin import labels as lab
 from cardiotwin.errors import InputError
+from cardiotwin.io.phantom import write_phantom
 from conftest import phantom
 
 # Adult reference ranges (end-diastole), wide enough to hold the population the phantom samples:
@@ -142,7 +143,7 @@ def test_write_and_read_back(tmp_path):
     from cardiotwin.io import read_image, read_labels
 
     ph = phantom(3, 2.0)
-    paths = ph.write(tmp_path)
+    paths = write_phantom(ph, tmp_path)
     image = read_image(paths["image"])
     labels = read_labels(paths["labels"], reference=image)
     np.testing.assert_array_equal(labels.array, ph.labels.array)

@@ -27,7 +27,7 @@ _LAZY = {
     "Twin": "cardiotwin.twin",
     "ForwardModel": "cardiotwin.twin",
     "simulate": "cardiotwin.twin",
-    "ensure_lead_fields": "cardiotwin.twin",
+    "ensure_lead_fields": "cardiotwin.pipeline.twin_folder",
     "preprocess": "cardiotwin.ecg.signal",
 }
 

@@ -47,12 +47,13 @@ def phantom(
     modality: Modality = typer.Option(Modality.ct, help="intensity model"),
 ) -> None:
     """Generate a synthetic patient: image.nii.gz, labels.nii.gz and phantom.json."""
+    from cardiotwin.io.phantom import write_phantom
     from cardiotwin.phantom import generate_phantom
 
     try:
         start = time.perf_counter()
         ph = generate_phantom(seed=seed, spacing=spacing, modality=modality.value)
-        paths = ph.write(out)
+        paths = write_phantom(ph, out)
     except CardiotwinError as exc:
         _fail(exc)
     console.print(_volume_table(ph.volumes_ml(), f"phantom seed {seed} ({modality.value}, {spacing} mm)"))
@@ -73,7 +74,8 @@ def mesh(
                                          "(auto, cardiotwin, mmwhs, mmwhs7, heartchambers_highres, totalsegmentator_v1, acdc)"),
 ) -> None:
     """Walls, valves, landmarks, a four-chamber heart mesh and a torso mesh from a label map."""
-    from cardiotwin.anatomy.build import build_anatomy, write_anatomy
+    from cardiotwin.anatomy.build import build_anatomy
+    from cardiotwin.io.anatomy import write_anatomy
     from cardiotwin.io import read_image, read_labels
 
     try:
@@ -194,10 +196,9 @@ def fibres(
     landmarks: Path = typer.Option(None, "--landmarks", help="landmarks.json [beside the mesh]"),
 ) -> None:
     """Universal ventricular/atrial coordinates and fibres on a heart mesh (+ openCARP .lon)."""
-    from cardiotwin.anatomy.landmarks import write_landmarks
+    from cardiotwin.io.anatomy import read_landmarks, write_landmarks
     from cardiotwin.electrophysiology.conduction import add_conduction_fields
     from cardiotwin.io import read_labels, read_mesh, write_mesh, write_opencarp
-    from cardiotwin.twin import read_landmarks
 
     try:
         with console.status("coordinates and fibres"):
@@ -212,7 +213,7 @@ def fibres(
             elapsed = time.perf_counter() - start
     except CardiotwinError as exc:
         _fail(exc)
-    paths += _picture(lambda: __import__("cardiotwin.anatomy.fibres", fromlist=["plot_fibres"]).plot_fibres(
+    paths += _picture(lambda: __import__("cardiotwin.report.fibres_figure", fromlist=["plot_fibres"]).plot_fibres(
         twin, out / "fibres.png"))
     console.print(f"coordinates and fibres in {elapsed:.1f} s; wrote " + ", ".join(str(p) for p in paths))
 
@@ -240,9 +241,12 @@ def simulate(
     landmarks: Path = typer.Option(None, "--landmarks", help="landmarks.json [beside the mesh]"),
 ) -> None:
     """Activation and repolarisation times of the twin's heart for one parameter set."""
-    from cardiotwin.electrophysiology.parameters import EpParameters, read_parameters
+    from cardiotwin.electrophysiology.parameters import EpParameters
+    from cardiotwin.io.anatomy import read_landmarks
+    from cardiotwin.io.parameters import read_parameters
+    from cardiotwin.io.simulation import write_simulation
     from cardiotwin.io import read_mesh
-    from cardiotwin.twin import Twin, read_landmarks, simulate as run, write_simulation
+    from cardiotwin.twin import Twin, simulate as run
 
     try:
         twin = Twin(read_mesh(mesh), read_landmarks(_beside(mesh, landmarks, "landmarks.json")))
@@ -269,10 +273,13 @@ def ecg(
 ) -> None:
     """The twin's 12-lead ECG through its torso: lead fields (computed once, cached in the twin
     folder), then one simulation; writes ecg.csv, WFDB ecg.hea/.dat and the 12-lead plot."""
-    from cardiotwin.electrophysiology.parameters import EpParameters, read_parameters
+    from cardiotwin.electrophysiology.parameters import EpParameters
     from cardiotwin.io import write_ecg_csv, write_ecg_wfdb
+    from cardiotwin.io.parameters import read_parameters
+    from cardiotwin.io.simulation import write_simulation
+    from cardiotwin.pipeline.twin_folder import ensure_lead_fields
     from cardiotwin.report.ecg_plot import plot_12_lead
-    from cardiotwin.twin import Twin, ensure_lead_fields, simulate as run, write_simulation
+    from cardiotwin.twin import Twin, simulate as run
 
     try:
         twin = Twin.load(twin_dir)
@@ -318,9 +325,11 @@ def calibrate(
 ) -> None:
     """Personalise the twin to the patient's ECG: QRS (activation), then T (repolarisation), then P
     (atria, when the record has P waves); writes parameters.json, the fitted ECG and an overlay plot."""
-    from cardiotwin.calibration.optimise import REFINEMENT, calibrate as run, write_result
+    from cardiotwin.calibration.optimise import REFINEMENT, calibrate as run
+    from cardiotwin.pipeline.calibration_folder import write_result
     from cardiotwin.io import read_ecg
-    from cardiotwin.twin import Twin, ensure_lead_fields
+    from cardiotwin.pipeline.twin_folder import ensure_lead_fields
+    from cardiotwin.twin import Twin
 
     try:
         twin = Twin.load(twin_dir)
@@ -348,9 +357,10 @@ def _demo_calibration(twin, out: Path, seed: int, budget: int) -> list[Path]:
     wander, and the calibration of the twin to it (QRS, T, P); prints how well it recovered them."""
     import numpy as np
 
-    from cardiotwin.calibration import CalibrationModel, SearchSpace, calibrate, recovery_errors, write_result
+    from cardiotwin.calibration import CalibrationModel, SearchSpace, calibrate, recovery_errors
+    from cardiotwin.pipeline.calibration_folder import write_result
     from cardiotwin.calibration.synthetic import synthetic_beat
-    from cardiotwin.electrophysiology.parameters import write_parameters
+    from cardiotwin.io.parameters import write_parameters
     from cardiotwin.io.atomic import write_json_atomic
 
     model = CalibrationModel(twin)
@@ -384,15 +394,18 @@ def demo(
     import numpy as np
 
     from cardiotwin.io import write_ecg_csv
+    from cardiotwin.io.phantom import write_phantom
     from cardiotwin.phantom import generate_phantom
     from cardiotwin.report.ecg_plot import plot_12_lead
     from cardiotwin.report.slices import plot_slices
-    from cardiotwin.twin import build_twin, simulate as run, write_simulation
+    from cardiotwin.io.simulation import write_simulation
+    from cardiotwin.pipeline.twin_folder import build_twin
+    from cardiotwin.twin import simulate as run
 
     start = time.perf_counter()
     with console.status("generating the synthetic patient (1 mm CT)"):
         ph = generate_phantom(seed=seed, spacing=1.0, modality="ct")
-        paths = list(ph.write(out / "patient").values())
+        paths = list(write_phantom(ph, out / "patient").values())
     console.print(_volume_table(ph.volumes_ml(), f"synthetic patient {seed}"))
     centre = np.array(ph.landmarks["lv_base_center"]) - 25.0 * np.array(ph.landmarks["lv_long_axis"])
     paths.append(plot_slices(ph.image, ph.labels, centre, out / "patient.png", title=f"synthetic patient {seed}"))
@@ -404,7 +417,7 @@ def demo(
     from cardiotwin.report.mesh_figure import plot_field, plot_meshes
 
     paths += _picture(lambda: plot_meshes(anatomy.heart.mesh, anatomy.torso.mesh, out / "anatomy.png"))
-    paths += _picture(lambda: __import__("cardiotwin.anatomy.fibres", fromlist=["plot_fibres"]).plot_fibres(
+    paths += _picture(lambda: __import__("cardiotwin.report.fibres_figure", fromlist=["plot_fibres"]).plot_fibres(
         heart, out / "fibres.png"))
     with console.status("activation, repolarisation and the 12-lead ECG"):
         sim = run(twin)

@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
 from cardiotwin import labels as lab
-from cardiotwin.anatomy.landmarks import find_landmarks, write_landmarks
+from cardiotwin.anatomy.landmarks import find_landmarks
 from cardiotwin.anatomy.mesh import MeshResult, heart_mesh, torso_mesh
 from cardiotwin.anatomy.ct_body import is_ct
 from cardiotwin.anatomy.torso import extend_torso
 from cardiotwin.anatomy.walls import DEFAULT_VESSEL_LENGTHS_MM, MAX_WALL_SPACING_MM, build_walls
-from cardiotwin.io.atomic import write_json_atomic
-from cardiotwin.io.image import write_image
-from cardiotwin.io.mesh import write_mesh
-from cardiotwin.io.opencarp import write_opencarp
 from cardiotwin.types import Image, LabelImage
 
 
@@ -93,23 +87,3 @@ def build_anatomy(labels: LabelImage, edge_mm: float = 1.0, torso_heart_edge_mm:
     return Anatomy(walled, landmarks, heart, torso, report, extended)
 
 
-def write_anatomy(anatomy: Anatomy, out_dir: str | os.PathLike, opencarp: bool = False) -> dict[str, Path]:
-    """Write ``labels_walls.nii.gz``, ``heart.vtu``, ``torso.vtu`` (+ ``labels_torso.nii.gz`` when
-    the torso was extended), ``landmarks.json``,
-    ``mesh_report.json`` and, with ``opencarp``, ``heart.pts/.elem`` (+ ``.lon`` once fibres exist)."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = {
-        "labels": write_image(anatomy.labels, out / "labels_walls.nii.gz"),
-        "heart": write_mesh(anatomy.heart.mesh, out / "heart.vtu"),
-        "landmarks": write_landmarks(anatomy.landmarks, out / "landmarks.json"),
-        "report": write_json_atomic(out / "mesh_report.json", anatomy.report),
-    }
-    if anatomy.torso is not None:
-        paths["torso"] = write_mesh(anatomy.torso.mesh, out / "torso.vtu")
-    if anatomy.torso_labels is not None:
-        paths["torso_labels"] = write_image(anatomy.torso_labels, out / "labels_torso.nii.gz")
-    if opencarp:
-        for path in write_opencarp(anatomy.heart.mesh, out / "heart"):
-            paths[path.name] = path
-    return paths

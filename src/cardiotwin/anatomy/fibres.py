@@ -82,10 +82,8 @@ orthonormal fields.
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Mapping
 
 import numpy as np
@@ -94,13 +92,12 @@ from scipy.spatial import cKDTree
 from cardiotwin import labels as lab
 from cardiotwin.anatomy.coordinates import (
     Coordinates,
-    Domain,
     atrial_boundaries,
     atrial_coordinates,
     ventricular_coordinates,
 )
 from cardiotwin.errors import AnatomyError, InvalidParameterError
-from cardiotwin.io.atomic import atomic_path
+from cardiotwin.geometry import unit_vectors
 from cardiotwin.types import LabelImage, TetMesh
 
 __all__ = [
@@ -114,7 +111,6 @@ __all__ = [
     "ldrb_fibres",
     "atrial_fibres",
     "add_coordinates_and_fibres",
-    "plot_fibres",
 ]
 
 FIBRE_REGIONS: dict[str, int] = {
@@ -151,15 +147,10 @@ class LdrbAngles:
 # ----------------------------------------------------------------------------- frame algebra
 
 
-def _unit(v: np.ndarray) -> np.ndarray:
-    n = np.linalg.norm(v, axis=-1, keepdims=True)
-    return v / np.maximum(n, 1e-300)
-
-
 def _perpendicular(e: np.ndarray) -> np.ndarray:
     """Some unit vector perpendicular to each unit vector e (m, 3)."""
     pick = np.where(np.abs(e[:, :1]) < 0.9, np.array([[1.0, 0.0, 0.0]]), np.array([[0.0, 1.0, 0.0]]))
-    return _unit(np.cross(e, pick))
+    return unit_vectors(np.cross(e, pick))
 
 
 def axis_frames(longitudinal: np.ndarray, transmural: np.ndarray) -> np.ndarray:
@@ -221,11 +212,11 @@ def _rot2quat(R: np.ndarray) -> np.ndarray:
             f = 0.25 / z
             q[s] = np.stack([(rr[:, 1, 0] - rr[:, 0, 1]) * f, (rr[:, 0, 2] + rr[:, 2, 0]) * f,
                              (rr[:, 1, 2] + rr[:, 2, 1]) * f, z], axis=1)
-    return _unit(q)
+    return unit_vectors(q)
 
 
 def _quat2rot(q: np.ndarray) -> np.ndarray:
-    w, x, y, z = _unit(q).T
+    w, x, y, z = unit_vectors(q).T
     return np.stack([
         np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)], axis=1),
         np.stack([2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)], axis=1),
@@ -263,9 +254,9 @@ def helix_angle(fibre: np.ndarray, longitudinal: np.ndarray, transmural: np.ndar
     """Helix angle (degrees, (-90, 90]) of fibres against the local wall frame: t = unit transmural
     (outward), l = longitudinal made tangent to the wall, c = l x t (circumferential, counterclockwise
     seen from the base); alpha = atan2(f . l, f . c), folded to (-90, 90] since fibres have no sign."""
-    t = _unit(np.asarray(transmural, float))
+    t = unit_vectors(np.asarray(transmural, float))
     l = np.asarray(longitudinal, float)
-    l = _unit(l - np.einsum("ij,ij->i", l, t)[:, None] * t)
+    l = unit_vectors(l - np.einsum("ij,ij->i", l, t)[:, None] * t)
     c = np.cross(l, t)
     f = np.asarray(fibre, float)
     a = np.degrees(np.arctan2(np.einsum("ij,ij->i", f, l), np.einsum("ij,ij->i", f, c)))
@@ -294,7 +285,7 @@ def ldrb_fibres(mesh: TetMesh, coords: Coordinates, angles: LdrbAngles = LdrbAng
     dom, f = _domain_of(coords, "ventricles", mesh)
     lv, rv, epi = (dom.cell_mean(f[k]) for k in ("laplace_lv", "laplace_rv", "laplace_epi"))
     g_lv, g_rv, g_epi = (dom.recovered_gradient(f[k]) for k in ("laplace_lv", "laplace_rv", "laplace_epi"))
-    g_ab = _unit(dom.recovered_gradient(f["laplace_apicobasal"]))
+    g_ab = unit_vectors(dom.recovered_gradient(f["laplace_apicobasal"]))
     w_nodes = f["laplace_outflow"]
     side = np.where(dom.cell_mean(f["uvc_transventricular"]) > 0, 1, -1)
 
@@ -308,7 +299,7 @@ def ldrb_fibres(mesh: TetMesh, coords: Coordinates, angles: LdrbAngles = LdrbAng
                 level = angles.ot_level * np.median(w[sel])
                 if level > 0:
                     lam[sel] = np.clip(1.0 - w[sel] / level, 0.0, 1.0)
-        g_w = _unit(-dom.recovered_gradient(w_nodes))
+        g_w = unit_vectors(-dom.recovered_gradient(w_nodes))
         g_l = (1.0 - lam)[:, None] * g_ab + lam[:, None] * g_w
     else:
         g_l = g_ab
@@ -375,7 +366,7 @@ class AtrialRules:
 
 
 def _tangent(v: np.ndarray, t: np.ndarray) -> np.ndarray:
-    return _unit(v - np.einsum("ij,ij->i", v, t)[:, None] * t)
+    return unit_vectors(v - np.einsum("ij,ij->i", v, t)[:, None] * t)
 
 
 def atrial_fibres(mesh: TetMesh, coords: Coordinates, landmarks: Mapping | None = None,
@@ -394,8 +385,8 @@ def atrial_fibres(mesh: TetMesh, coords: Coordinates, landmarks: Mapping | None 
     if "ra" in sides:
         b = coords.domains["ra"][2]
         svc, ivc = p[b.nodes("superior_vena_cava")].mean(axis=0), p[b.nodes("inferior_vena_cava")].mean(axis=0)
-        superior = _unit(svc - ivc)
-    interatrial = _unit(centres["la"] - centres["ra"]) if len(sides) == 2 else None
+        superior = unit_vectors(svc - ivc)
+    interatrial = unit_vectors(centres["la"] - centres["ra"]) if len(sides) == 2 else None
     lateral_ra = -interatrial if interatrial is not None else None
     if landmarks is not None and "aortic_valve_center" in landmarks:
         anterior_hint = np.asarray(landmarks["aortic_valve_center"], float) - np.mean(list(centres.values()), axis=0)
@@ -412,16 +403,16 @@ def atrial_fibres(mesh: TetMesh, coords: Coordinates, landmarks: Mapping | None 
         t = dom.recovered_gradient(f["uac_transmural"])
         flat = np.linalg.norm(t, axis=1) < 1e-12  # all nearby nodes on one wall surface: use the radial direction
         t[flat] = x[flat] - centres[s]
-        t = _unit(t)
+        t = unit_vectors(t)
         fib = _tangent(g_a, t)
         reg = np.full(len(dom.cells), FIBRE_REGIONS[f"{s}_body"], dtype=np.int16)
-        circ = _unit(np.cross(t, _tangent(g_b, t)))
+        circ = unit_vectors(np.cross(t, _tangent(g_b, t)))
         ring_nodes = b.nodes("mitral_valve" if s == "la" else "tricuspid_valve")
         vein_nodes = b.nodes(*(("pulmonary_veins",) if s == "la" else ("superior_vena_cava", "inferior_vena_cava")))
         ring = cKDTree(p[ring_nodes]).query(x)[0] <= rules.ring_width_mm
         vein = (cKDTree(p[vein_nodes]).query(x)[0] <= rules.vein_width_mm) & ~ring
         # Bachmann's bundle: anterior-superior septal half, epicardial
-        ant = _unit(anterior_hint - np.dot(anterior_hint, superior) * superior)
+        ant = unit_vectors(anterior_hint - np.dot(anterior_hint, superior) * superior)
         rel = x - centres[s]
         if interatrial is not None:
             band = np.abs((x - middle) @ superior - bb_height) <= 0.5 * rules.bb_width_mm
@@ -436,8 +427,8 @@ def atrial_fibres(mesh: TetMesh, coords: Coordinates, landmarks: Mapping | None 
             if lateral_ra is not None:
                 lat = lateral_ra
             else:  # RA only: lateral = away from its septum
-                lat = _unit(centres["ra"] - np.asarray(coords.report["ra"]["septum_centre_mm"]))
-            lat = _unit(lat - np.dot(lat, superior) * superior)
+                lat = unit_vectors(centres["ra"] - np.asarray(coords.report["ra"]["septum_centre_mm"]))
+            lat = unit_vectors(lat - np.dot(lat, superior) * superior)
             front = np.cross(superior, lat)
             if np.dot(front, ant) < 0:
                 front = -front
@@ -518,95 +509,4 @@ def add_coordinates_and_fibres(mesh: TetMesh, labels: LabelImage | None, landmar
                                     "fibre_region": region.astype(np.int32)})
 
 
-# -------------------------------------------------------------------------------------- picture
 
-
-def plot_fibres(mesh: TetMesh, path: str | os.PathLike, *, max_glyphs: int = 6000, size=(1800, 650),
-                seed: int = 0) -> Path:
-    """PNG of the fibre field: ventricular epicardial fibres (anterior view) and a long-axis cut
-    through the wall, as short line glyphs coloured by helix angle, and the atria coloured by
-    ``fibre_region``. Needs the fields of :func:`add_coordinates_and_fibres`."""
-    import pyvista as pv
-
-    for key in ("fibre", "fibre_region"):
-        if key not in mesh.cell_data:
-            raise AnatomyError(f"plot_fibres needs the cell field {key!r}; run add_coordinates_and_fibres first")
-    for key in ("uvc_apicobasal", "uvc_transmural"):
-        if key not in mesh.point_data:
-            raise AnatomyError(f"plot_fibres needs the point field {key!r}; run add_coordinates_and_fibres first")
-    rng = np.random.default_rng(seed)
-    region = mesh.cell_data["fibre_region"]
-    fib = mesh.cell_data["fibre"]
-    centroid = mesh.points[mesh.cells].mean(axis=1)
-    vent = np.flatnonzero(np.isin(region, [1, 2, 3, 4]))
-    if not vent.size:
-        raise AnatomyError("plot_fibres found no ventricular fibres (fibre_region 1-4)")
-    dom = Domain.of(mesh, vent)
-    ab = np.nan_to_num(mesh.point_data["uvc_apicobasal"][dom.nodes])
-    rho = np.nan_to_num(mesh.point_data["uvc_transmural"][dom.nodes])
-    # recovered gradients: cells with all four nodes on one surface still get the wall frame
-    g_ab, g_rho = dom.recovered_gradient(ab), dom.recovered_gradient(rho)
-    helix = helix_angle(fib[vent], g_ab, g_rho)
-    rho_c = dom.cell_mean(rho)
-    cells_v = mesh.cells[vent]
-
-    def glyphs(sel: np.ndarray, scalars: np.ndarray, length: float):
-        """Line glyphs of the fibres of cells ``sel`` (at most max_glyphs, chosen at random)."""
-        if sel.size > max_glyphs:
-            pick = rng.choice(sel.size, max_glyphs, replace=False)
-            sel, scalars = sel[pick], scalars[pick]
-        c = centroid[sel]
-        d = fib[sel] * (0.5 * length)
-        n = len(c)
-        lines = np.column_stack([np.full(n, 2), np.arange(n), np.arange(n) + n]).ravel()
-        poly = pv.PolyData(np.concatenate([c - d, c + d]), lines=lines)
-        poly.cell_data["value"] = scalars
-        return poly
-
-    pv.OFF_SCREEN = True
-    plotter = pv.Plotter(off_screen=True, shape=(1, 3), window_size=size)
-    axis_dir = _unit(np.nanmean(g_ab, axis=0)[None])[0]
-    centre = centroid[vent].mean(axis=0)
-    span = float(np.ptp(mesh.points[np.unique(cells_v)], axis=0).max())
-    edge = float(np.median(np.linalg.norm(mesh.points[mesh.cells[:, 0]] - mesh.points[mesh.cells[:, 1]], axis=1)))
-    length = 3.0 * edge
-    # 1: epicardial fibres
-    epi = np.flatnonzero(rho_c > 0.85)
-    epi_poly = glyphs(vent[epi], helix[epi], length)
-    plotter.subplot(0, 0)
-    plotter.add_mesh(epi_poly, scalars="value", cmap="coolwarm", clim=(-90, 90), line_width=2,
-                     scalar_bar_args={"title": "helix angle (deg)"})
-    plotter.add_text("epicardial fibres (anterior)", font_size=10)
-    plotter.camera.focal_point = centre
-    plotter.camera.position = centre + 2.6 * span * np.array([0.0, -1.0, 0.0])
-    plotter.camera.up = axis_dir
-    # 2: long-axis slab through the wall
-    ref = np.cross(axis_dir, [0.0, -1.0, 0.0])
-    ref = _unit(ref[None])[0] if np.linalg.norm(ref) > 1e-6 else np.array([1.0, 0.0, 0.0])
-    slab = np.flatnonzero(np.abs((centroid[vent] - centre) @ ref) < 1.5 * edge)
-    slab_poly = glyphs(vent[slab], helix[slab], length)
-    plotter.subplot(0, 1)
-    plotter.add_mesh(slab_poly, scalars="value", cmap="coolwarm", clim=(-90, 90), line_width=2, show_scalar_bar=False)
-    plotter.add_text("long-axis cut: endo +60 -> epi -60", font_size=10)
-    plotter.camera.focal_point = centre
-    plotter.camera.position = centre + 2.6 * span * ref
-    plotter.camera.up = axis_dir
-    # 3: atria by region
-    atr = np.flatnonzero(region >= 10)
-    plotter.subplot(0, 2)
-    if atr.size:
-        a_poly = glyphs(atr, region[atr].astype(float), length)
-        plotter.add_mesh(a_poly, scalars="value", cmap="tab20", clim=(9.5, 29.5), line_width=2,
-                         scalar_bar_args={"title": "fibre_region"})
-        a_centre = centroid[atr].mean(axis=0)
-        plotter.camera.focal_point = a_centre
-        plotter.camera.position = a_centre + 2.2 * span * np.array([0.0, 1.0, 0.3])
-        plotter.camera.up = (0.0, 0.0, 1.0)
-        plotter.add_text("atrial bundles (posterior view)", font_size=10)
-    else:
-        plotter.add_text("no atria", font_size=10)
-    target = Path(path)
-    with atomic_path(target) as tmp:
-        plotter.screenshot(str(tmp))
-    plotter.close()
-    return target

@@ -15,8 +15,6 @@ Landmarks anchor the universal coordinates, the conduction system and the ECG el
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 
 import numpy as np
 from scipy import ndimage
@@ -24,7 +22,6 @@ from scipy import ndimage
 from cardiotwin import labels as lab
 from cardiotwin.anatomy.voxels import label_windows, window
 from cardiotwin.errors import AnatomyError
-from cardiotwin.io.atomic import write_json_atomic
 from cardiotwin.types import LabelImage
 
 VALVE_SIDES = {  # valve -> (ventricle, atrium/artery)
@@ -149,6 +146,3 @@ def find_landmarks(labels: LabelImage) -> dict[str, list]:
     return {k: np.round(np.asarray(v, dtype=float), 3).tolist() for k, v in out.items()}
 
 
-def write_landmarks(landmarks: dict[str, list], path: str | os.PathLike) -> Path:
-    """Write landmarks as JSON (mm, LPS physical frame)."""
-    return write_json_atomic(path, {"units": "mm", "frame": "LPS", "landmarks": landmarks})

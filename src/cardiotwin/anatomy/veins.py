@@ -30,6 +30,7 @@ from scipy import ndimage
 
 from cardiotwin import labels as lab
 from cardiotwin.anatomy.voxels import label_windows, window
+from cardiotwin.geometry import unit_vectors
 
 FREE_WALL_MM = 3.0
 NORMAL_RADIUS_MM = 8.0
@@ -61,15 +62,11 @@ VEIN_RULES = (
 APPENDAGE_WEIGHTS = (-1.0, 1.2, 0.5)
 
 
-def _unit(v: np.ndarray) -> np.ndarray:
-    return v / max(float(np.linalg.norm(v)), 1e-12)
-
-
 def _frame(posterior: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Orthonormal (posterior, left, superior) with ``posterior`` exact and the others closest to
     the body's left and superior axes."""
-    post = _unit(posterior)
-    left = _unit(LEFT - LEFT @ post * post)
+    post = unit_vectors(posterior)
+    left = unit_vectors(LEFT - LEFT @ post * post)
     sup = np.cross(post, left)
     return post, left, sup if sup @ SUPERIOR >= 0 else -sup
 
@@ -100,7 +97,7 @@ def place_veins(labels: np.ndarray, spacing, direction: np.ndarray, fillable=("b
         if atrium == "la_blood" and lab.label("mitral_valve") in windows:
             mwin = windows[lab.label("mitral_valve")]
             mitral = (np.argwhere(labels[mwin] == lab.label("mitral_valve")).mean(axis=0) + [w.start for w in mwin]) * sp
-            posterior = _unit(centre - mitral) + to_index @ POSTERIOR
+            posterior = unit_vectors(centre - mitral) + to_index @ POSTERIOR
         else:
             posterior = to_index @ POSTERIOR
         body = _frame(to_index.T @ posterior)  # in LPS, then to the array frame
@@ -124,7 +121,7 @@ def place_veins(labels: np.ndarray, spacing, direction: np.ndarray, fillable=("b
         if not len(free_pts):
             report[rule.name] = {"status": f"not found: {rule.atrium} has no free wall"}
             continue
-        d = _unit(sum(w * a for w, a in zip(rule.weights, axes)))
+        d = unit_vectors(sum(w * a for w, a in zip(rule.weights, axes)))
         apart = np.ones(len(free_pts), dtype=bool)
         for atrium, other, r in placed:  # ostia on one atrium do not overlap
             if atrium == rule.atrium:
@@ -133,7 +130,7 @@ def place_veins(labels: np.ndarray, spacing, direction: np.ndarray, fillable=("b
         placed.append((rule.atrium, ostium, rule.radius_mm))
         near = np.argwhere(blood) * sp + offset
         near = near[np.linalg.norm(near - ostium, axis=1) <= NORMAL_RADIUS_MM]
-        axis = _unit(ostium - near.mean(axis=0))
+        axis = unit_vectors(ostium - near.mean(axis=0))
         painted = _paint_stump(region, blood, offset, sp, ostium, axis, rule, v, fill_values)
         expected = np.pi * rule.radius_mm**2 * rule.length_mm / sp.prod()
         status = "placed by rule" if painted >= 0.3 * expected else "placed by rule (stump blocked by other structures)"
@@ -142,7 +139,7 @@ def place_veins(labels: np.ndarray, spacing, direction: np.ndarray, fillable=("b
                              "radius_mm": rule.radius_mm, "voxels": int(painted), "observed": False}
     if "la_blood" in frames:
         _, _, _, centre, axes, _, surface_pts = frames["la_blood"]
-        d = _unit(sum(w * a for w, a in zip(APPENDAGE_WEIGHTS, axes)))
+        d = unit_vectors(sum(w * a for w, a in zip(APPENDAGE_WEIGHTS, axes)))
         report["la_appendage"] = {"status": "placed by rule", "method": "support point of the LA surface",
                                   "point_mm": _support_point(surface_pts, centre, d).round(3).tolist(),
                                   "observed": False}

@@ -9,7 +9,7 @@
 * :mod:`.root_sites` -- discrete root-site search over precomputed single-root activation fields;
 * :mod:`.refine` -- Levenberg-Marquardt refinement of the QRS parameters on the 1 mm model;
 * :mod:`.optimise` -- staged CMA-ES (QRS, then T with activation fixed, then P), multi-fidelity
-  with output space mapping; :func:`calibrate` and :func:`write_result`;
+  with output space mapping; :func:`calibrate` (files: :mod:`cardiotwin.io.calibration`);
 * :mod:`.emulator` -- amortised inference with a neural network (PyTorch, optional) trained on a
   simulated population of the patient's anatomy, used to start the optimiser;
 * :mod:`.synthetic` -- noisy synthetic records for parameter-recovery tests.
@@ -22,9 +22,8 @@ from cardiotwin.calibration.optimise import (
     REFINEMENT,
     calibrate,
     recovery_errors,
-    write_result,
 )
 from cardiotwin.calibration.space import SearchSpace
 
 __all__ = ["Mismatch", "Target", "WindowFit", "CalibrationModel", "CalibrationResult", "REFINEMENT", "calibrate",
-           "recovery_errors", "write_result", "SearchSpace"]
+           "recovery_errors", "SearchSpace"]

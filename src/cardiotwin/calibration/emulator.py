@@ -27,10 +27,8 @@ neural-network emulators reviewed by Niederer et al. 2021). Here:
 from __future__ import annotations
 
 import hashlib
-import os
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -38,7 +36,6 @@ from cardiotwin.calibration.objective import Target
 from cardiotwin.calibration.space import SearchSpace
 from cardiotwin.electrophysiology.parameters import EpParameters
 from cardiotwin.errors import CardiotwinError, InvalidParameterError
-from cardiotwin.io.atomic import atomic_path
 from cardiotwin.types import TWELVE_LEADS
 
 __all__ = ["MissingDependencyError", "torch_available", "simulate_population", "Emulator", "FEATURE_FS",
@@ -79,7 +76,9 @@ POPULATION_VERSION = 2
 """Bumped whenever the coarse forward model changes, so cached populations are not reused."""
 
 
-def _cache_key(model, space: SearchSpace, n: int, seed: int) -> str:
+def population_key(model, n: int, seed: int = 0, base: EpParameters | None = None) -> str:
+    """Fingerprint of the population :func:`simulate_population` draws (anatomy, search box, size, seed)."""
+    space = SearchSpace.for_stage("QRS", base or EpParameters())
     h = hashlib.sha256()
     h.update(f"v{POPULATION_VERSION}".encode())
     pts = model.twin.heart.points
@@ -90,20 +89,13 @@ def _cache_key(model, space: SearchSpace, n: int, seed: int) -> str:
 
 
 def simulate_population(model, n: int, seed: int = 0, *, base: EpParameters | None = None,
-                        cache_dir: str | os.PathLike | None = None, chunk: int = 16,
-                        fidelity: str = "coarse") -> dict[str, np.ndarray]:
+                        chunk: int = 16, fidelity: str = "coarse") -> dict[str, np.ndarray]:
     """``n`` simulated QRS segments of the twin: ``x`` (n, d) unit-cube parameters and ``ecg``
     (n, 12, samples) at :data:`FEATURE_FS` over the onset-relative span widened by the augmentation
-    shift. Cached in ``cache_dir`` when given (reused when the key matches)."""
+    shift (cached by :func:`cardiotwin.pipeline.population.cached_population`)."""
     if n < 2:
         raise InvalidParameterError(f"a training population needs at least 2 simulations, got {n}")
     space = SearchSpace.for_stage("QRS", base or EpParameters())
-    path = None
-    if cache_dir is not None:
-        path = Path(cache_dir) / f"population-{_cache_key(model, space, n, seed)}.npz"
-        if path.exists():
-            with np.load(path) as data:
-                return {k: data[k] for k in data.files}
     rng = np.random.default_rng(seed)
     xs = space.sample(rng, n)
     atrial, v_start = model.atrial([space.base])
@@ -116,12 +108,7 @@ def simulate_population(model, n: int, seed: int = 0, *, base: EpParameters | No
         b = len(ps)
         at = model.assemble(None if atrial is None else np.repeat(atrial, b, 0), np.repeat(v_start, b), vent)
         out[lo:lo + b] = model.segments(at, apd, TWELVE_LEADS, FEATURE_FS, _SIM_SPAN_MS)
-    data = {"x": xs, "ecg": out, "time_s": np.array(time.perf_counter() - start)}
-    if path is not None:
-        with atomic_path(path) as tmp:
-            with open(tmp, "wb") as fh:
-                np.savez(fh, **data)
-    return data
+    return {"x": xs, "ecg": out, "time_s": np.array(time.perf_counter() - start)}
 
 
 # ------------------------------------------------------------------------------ features
@@ -171,9 +158,9 @@ class Emulator:
 
     @classmethod
     def train(cls, model, fs: float = 1000.0, *, n: int = 1500, seed: int = 0, epochs: int = 400,
-              hidden: int = 256, cache_dir: str | os.PathLike | None = None,
-              population: dict | None = None, base: EpParameters | None = None) -> "Emulator":
-        """Simulate (or load) a population on ``model``'s coarse ventricles and fit the network
+              hidden: int = 256, population: dict | None = None,
+              base: EpParameters | None = None) -> "Emulator":
+        """Simulate (or take ``population``) on ``model``'s coarse ventricles and fit the network
         (deterministic given ``seed``). 10 % of the population is held out for ``validation``
         (mean absolute error of the unit-cube parameters, and of the naive prior mean)."""
         torch = _torch()
@@ -181,13 +168,13 @@ class Emulator:
         threads = torch.get_num_threads()
         torch.set_num_threads(1)  # a small MLP: thread synchronisation costs more than it saves (45x on 2 busy cores)
         try:
-            return cls._train(torch, model, n, seed, epochs, hidden, cache_dir, population, base)
+            return cls._train(torch, model, n, seed, epochs, hidden, population, base)
         finally:
             torch.set_num_threads(threads)
 
     @classmethod
-    def _train(cls, torch, model, n, seed, epochs, hidden, cache_dir, population, base) -> "Emulator":
-        data = population or simulate_population(model, n, seed, cache_dir=cache_dir, base=base)
+    def _train(cls, torch, model, n, seed, epochs, hidden, population, base) -> "Emulator":
+        data = population or simulate_population(model, n, seed, base=base)
         space = SearchSpace.for_stage("QRS", base or EpParameters())
         x, ecg = np.asarray(data["x"]), np.asarray(data["ecg"])
         n = len(x)
@@ -246,24 +233,18 @@ class Emulator:
     def predict(self, target: Target, base: EpParameters | None = None) -> EpParameters:
         return self.space.to_params(self.predict_unit(target), base or self.space.base)
 
-    def save(self, path: str | os.PathLike) -> Path:
-        torch = _torch()
-        target = Path(path)
-        with atomic_path(target) as tmp:
-            torch.save({"state": self.state, "hidden": self.hidden, "n_inputs": self.n_inputs,
-                        "names": self.space.names, "low": self.space.low, "high": self.space.high,
-                        "n_simulations": self.n_simulations, "simulation_s": self.simulation_s,
-                        "training_s": self.training_s, "validation": self.validation,
-                        "base": self.space.base.as_dict()}, tmp)
-        return target
+    def as_dict(self) -> dict:
+        """Everything :meth:`from_dict` needs (written with :func:`cardiotwin.io.checkpoint.write_torch`)."""
+        return {"state": self.state, "hidden": self.hidden, "n_inputs": self.n_inputs,
+                "names": self.space.names, "low": self.space.low, "high": self.space.high,
+                "n_simulations": self.n_simulations, "simulation_s": self.simulation_s,
+                "training_s": self.training_s, "validation": self.validation, "base": self.space.base.as_dict()}
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "Emulator":
-        torch = _torch()
-        d = torch.load(Path(path), weights_only=False)
+    def from_dict(cls, d: dict) -> "Emulator":
         space = SearchSpace.for_stage("QRS", EpParameters.from_dict(d["base"]))
         if tuple(d["names"]) != space.names:
-            raise InvalidParameterError(f"{path}: emulator trained for another search space")
+            raise InvalidParameterError(f"the emulator was trained for another search space ({d['names']})")
         return cls(space, d["state"], d["hidden"], d["n_inputs"], d["n_simulations"], d["simulation_s"],
                    d["training_s"], d["validation"])
 

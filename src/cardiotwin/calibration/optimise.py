@@ -61,10 +61,8 @@ network's estimate with a small step size and a fraction of the budget (:mod:`.e
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -75,12 +73,12 @@ from cardiotwin.calibration.root_sites import root_site_search
 from cardiotwin.calibration.space import SearchSpace
 from cardiotwin.ecg.signal import Beat
 from cardiotwin.ecg.simulate import ecg_fast_batch
-from cardiotwin.electrophysiology.parameters import EpParameters, write_parameters
+from cardiotwin.electrophysiology.parameters import EpParameters
 from cardiotwin.electrophysiology.repolarisation import apd_field
 from cardiotwin.errors import AnatomyError, InputError, InvalidParameterError
 from cardiotwin.types import TWELVE_LEADS, Ecg
 
-__all__ = ["CalibrationModel", "CalibrationResult", "OptimiserRun", "REFINEMENT", "cmaes", "calibrate", "write_result",
+__all__ = ["CalibrationModel", "CalibrationResult", "OptimiserRun", "REFINEMENT", "cmaes", "calibrate",
            "recovery_errors"]
 
 METHODS = ("cmaes", "ml")
@@ -102,7 +100,7 @@ class CalibrationModel:
         from cardiotwin.twin import ForwardModel
 
         if twin.lead_fields is None:
-            raise AnatomyError("the twin has no lead fields: run cardiotwin.twin.ensure_lead_fields(twin, folder) first")
+            raise AnatomyError("the twin has no lead fields: run cardiotwin.ensure_lead_fields(twin, folder) first")
         self.twin = twin
         self.forward = ForwardModel(twin, shape)
         self.model = self.forward.model
@@ -762,35 +760,4 @@ def recovery_errors(model: CalibrationModel, truth: EpParameters, estimate: EpPa
             "max_matched_root_distance_mm": float(max(matched.values())) if matched else float("nan")}
 
 
-# ------------------------------------------------------------------------------ files
 
-
-def write_result(result: CalibrationResult, out_dir: str | os.PathLike) -> dict[str, Path]:
-    """``parameters.json`` (calibrated θ), ``calibration.json`` (fits, per-lead correlations, timings,
-    history, notes), ``fitted_ecg.csv`` (simulated 12 leads on the measured beat's axis),
-    ``measured_beat.csv`` and ``overlay.png`` (measured vs simulated on ECG paper, per-lead QRS
-    correlation in the title). All written atomically."""
-    from cardiotwin.io.atomic import write_json_atomic
-    from cardiotwin.io.ecg import write_ecg_csv
-    from cardiotwin.report.ecg_plot import plot_12_lead
-
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = {"parameters": write_parameters(result.params, out / "parameters.json"),
-             "summary": write_json_atomic(out / "calibration.json", {**result.summary(), "history": result.history}),
-             "fitted_ecg": write_ecg_csv(result.fitted, out / "fitted_ecg.csv"),
-             "measured_beat": write_ecg_csv(result.measured, out / "measured_beat.csv")}
-    measured = result.measured
-    rows = np.zeros((12, measured.n_samples))
-    for k, lead in enumerate(TWELVE_LEADS):
-        if lead in measured.leads:
-            rows[k] = measured.lead(lead)
-    corr = result.correlations("QRS")
-    cells = [f"{l} {corr[l]:.2f}" if l in corr else f"{l} --" for l in TWELVE_LEADS]
-    title = (f"calibrated ({result.method}): median QRS correlation {result.median_correlation('QRS'):.3f}\n"
-             f"QRS r per lead: {'  '.join(cells[:6])}\n{'  '.join(cells[6:])}")
-    if result.excluded_leads:
-        title += "\nexcluded (drawn flat): " + ", ".join(result.excluded_leads)
-    paths["overlay"] = plot_12_lead(Ecg(rows, measured.fs, TWELVE_LEADS), out / "overlay.png", overlay=result.fitted,
-                                    title=title, labels=("measured median beat", "calibrated twin"))
-    return paths

@@ -84,7 +84,7 @@ class HeartRotation:
 
         if twin.torso is None or twin.lead_fields is None:
             raise AnatomyError("rotating the heart in its torso needs the twin's torso mesh and lead fields "
-                               "(torso.vtu, leadfields.npz): build them with cardiotwin.twin.ensure_lead_fields")
+                               "(torso.vtu, leadfields.npz): build them with cardiotwin.ensure_lead_fields")
         start = time.perf_counter()
         lf = twin.lead_fields
         electrodes = snap_electrodes(lf.names, lf.positions, twin.torso)

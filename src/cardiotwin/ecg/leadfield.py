@@ -37,13 +37,9 @@ activation/repolarisation times through :func:`cardiotwin.ecg.simulate.ecg_fast`
 from __future__ import annotations
 
 import hashlib
-import json
-import os
 import time
-import zipfile
 from dataclasses import dataclass, field
 from functools import cached_property
-from pathlib import Path
 from typing import Mapping
 
 import numpy as np
@@ -62,13 +58,10 @@ from cardiotwin.ecg.simulate import ELECTRODES, ecg_fast, lead_matrix, leadfield
 from cardiotwin.electrophysiology.action_potential import ApShape
 from cardiotwin.errors import (
     AnatomyError,
-    CorruptFileError,
     ElectrodeError,
-    InputFileNotFoundError,
     InvalidParameterError,
 )
 from cardiotwin.fem import Solver, stiffness
-from cardiotwin.io.atomic import atomic_path
 from cardiotwin.meshing.locate import locate
 from cardiotwin.types import Ecg, TetMesh
 
@@ -81,7 +74,6 @@ __all__ = [
     "locate_in_torso",
 ]
 
-FORMAT = "cardiotwin.leadfields/1"
 #: an electrode farther than this (mm) from the skin of the torso it is used with is rejected
 ON_SKIN_TOL_MM = 1e-3
 #: heart nodes are located in chunks of this many (memory ~ chunk x k x 100 bytes)
@@ -403,47 +395,6 @@ class LeadFields:
         w, names = self._ecg_rows
         phi = ecg_fast(w, at, rt, shape or ApShape(), fs, duration_ms, t0_ms)
         return twelve_lead(phi, names, fs)
-
-    # -------------------------------------------------------------------------------- files
-
-    def save(self, path: str | os.PathLike) -> Path:
-        """Write the lead fields to a ``.npz`` file atomically."""
-        target = Path(path)
-        with atomic_path(target) as tmp:
-            with open(tmp, "wb") as fh:
-                np.savez(fh, format=np.array(FORMAT), names=np.array(self.names, dtype=str),
-                         positions=self.positions, weights=self.weights,
-                         reference=np.array(self.reference or ""), info=np.array(json.dumps(self.info, default=str)))
-        return target
-
-    @classmethod
-    def load(cls, path: str | os.PathLike) -> "LeadFields":
-        """Read lead fields written by :meth:`save`."""
-        p = Path(path)
-        if not p.is_file():
-            raise InputFileNotFoundError(f"lead-field file not found: {p}")
-        try:
-            with np.load(p, allow_pickle=False) as data:
-                keys = set(data.files)
-                need = {"format", "names", "positions", "weights", "reference", "info"}
-                if not need <= keys:
-                    raise CorruptFileError(f"{p} is not a cardiotwin lead-field file: it lacks {sorted(need - keys)}")
-                fmt = str(data["format"])
-                if fmt != FORMAT:
-                    raise CorruptFileError(f"{p} has format {fmt!r}, expected {FORMAT!r}")
-                names = tuple(str(n) for n in data["names"])
-                positions, weights = data["positions"], data["weights"]
-                reference = str(data["reference"]) or None
-                info = json.loads(str(data["info"]))
-        except CorruptFileError:
-            raise
-        except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as exc:
-            raise CorruptFileError(f"cannot read lead fields from {p} ({type(exc).__name__}: {exc}); the file is "
-                                   "truncated or not a .npz written by LeadFields.save") from None
-        try:
-            return cls(names, positions, weights, reference, info)
-        except InvalidParameterError as exc:
-            raise CorruptFileError(f"{p}: inconsistent lead-field arrays ({exc})") from None
 
 
 def compute_lead_fields(

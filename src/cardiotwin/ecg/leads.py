@@ -47,12 +47,7 @@ The rules assume a torso in the standard supine frame (LPS: +x patient left, +y 
 
 from __future__ import annotations
 
-import csv
-import io
-import math
-import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -61,8 +56,7 @@ from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
 from cardiotwin import labels as lab
-from cardiotwin.errors import AnatomyError, CorruptFileError, ElectrodeError, InputFileNotFoundError, InvalidParameterError
-from cardiotwin.io.atomic import write_text_atomic
+from cardiotwin.errors import AnatomyError, ElectrodeError, InvalidParameterError
 from cardiotwin.meshing.locate import locate
 from cardiotwin.meshing.topology import unique_faces
 from cardiotwin.types import TetMesh
@@ -78,9 +72,6 @@ __all__ = [
     "standard_electrodes",
     "snap_electrodes",
     "body_surface_grid",
-    "read_electrodes_csv",
-    "write_electrodes_csv",
-    "electrodes_from_csv",
 ]
 
 #: the 10 electrodes of the standard 12-lead ECG (RL is the driven ground)
@@ -662,57 +653,4 @@ def body_surface_grid(
     return _from_skin(names, skin, np.array(pts), np.array(faces), np.array(bary), rules)
 
 
-# ------------------------------------------------------------------------------------ files
 
-
-def read_electrodes_csv(path: str | os.PathLike) -> tuple[tuple[str, ...], np.ndarray]:
-    """(names, positions (E, 3) mm) from a CSV file with rows ``name,x,y,z`` (an optional header
-    row ``name,x,y,z``; ``#`` comments and blank lines are skipped)."""
-    p = Path(path)
-    if not p.is_file():
-        raise InputFileNotFoundError(f"electrode file not found: {p}")
-    try:
-        text = p.read_text()
-    except UnicodeDecodeError as exc:
-        raise CorruptFileError(f"{p} is not a text CSV file ({exc})") from None
-    names, rows = [], []
-    for lineno, row in enumerate(csv.reader(io.StringIO(text)), start=1):
-        cells = [c.strip() for c in row]
-        if not cells or not any(cells) or cells[0].startswith("#"):
-            continue
-        if len(cells) != 4:
-            raise CorruptFileError(f"{p}, line {lineno}: expected 4 columns name,x,y,z (mm), got {len(cells)}: {row}")
-        try:
-            xyz = [float(c) for c in cells[1:]]
-        except ValueError:
-            if not names and cells[0].lower() == "name":
-                continue  # header
-            raise CorruptFileError(f"{p}, line {lineno}: coordinates must be numbers (mm), got {cells[1:]}") from None
-        if not all(math.isfinite(v) for v in xyz):
-            raise CorruptFileError(f"{p}, line {lineno}: non-finite coordinate in {cells[1:]}")
-        names.append(cells[0])
-        rows.append(xyz)
-    if not names:
-        raise CorruptFileError(f"{p} lists no electrodes (expected rows name,x,y,z in mm)")
-    dup = sorted({n for n in names if names.count(n) > 1})
-    if dup:
-        raise CorruptFileError(f"{p}: duplicate electrode names {dup}")
-    return tuple(names), np.array(rows, dtype=np.float64)
-
-
-def write_electrodes_csv(electrodes: Electrodes, path: str | os.PathLike) -> Path:
-    """Write ``name,x,y,z`` (mm, LPS) atomically."""
-    lines = ["name,x,y,z"] + [f"{n},{p[0]:.4f},{p[1]:.4f},{p[2]:.4f}" for n, p in zip(electrodes.names, electrodes.positions)]
-    return write_text_atomic(path, "\n".join(lines) + "\n")
-
-
-def electrodes_from_csv(
-    path: str | os.PathLike,
-    torso: TetMesh,
-    *,
-    heart: TetMesh | None = None,
-    max_distance_mm: float = DEFAULT_MAX_SNAP_MM,
-) -> Electrodes:
-    """Electrodes from a ``name,x,y,z`` CSV (mm, LPS) snapped to the torso skin (:func:`snap_electrodes`)."""
-    names, pos = read_electrodes_csv(path)
-    return snap_electrodes(names, pos, torso, heart=heart, max_distance_mm=max_distance_mm)

@@ -19,15 +19,11 @@ The ranges are the calibration's search space. Sources:
 
 from __future__ import annotations
 
-import json
-import os
 from dataclasses import asdict, dataclass, field, fields, replace
-from pathlib import Path
 
 import numpy as np
 
 from cardiotwin.errors import InvalidParameterError
-from cardiotwin.io.atomic import write_json_atomic
 
 
 @dataclass(frozen=True)
@@ -133,21 +129,3 @@ class EpParameters:
         return cls(**values)
 
 
-def read_parameters(path: str | os.PathLike) -> EpParameters:
-    """Parameters from JSON (missing entries take their defaults)."""
-    p = Path(path)
-    try:
-        data = json.loads(p.read_text())
-    except FileNotFoundError:
-        from cardiotwin.errors import InputFileNotFoundError
-
-        raise InputFileNotFoundError(f"parameter file not found: {p}") from None
-    except json.JSONDecodeError as exc:
-        from cardiotwin.errors import CorruptFileError
-
-        raise CorruptFileError(f"{p} is not valid JSON: {exc}") from None
-    return EpParameters.from_dict(data)
-
-
-def write_parameters(params: EpParameters, path: str | os.PathLike) -> Path:
-    return write_json_atomic(path, params.as_dict())

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from cardiotwin import labels as lab
 from cardiotwin.errors import InputError
-from cardiotwin.io.atomic import write_json_atomic
-from cardiotwin.io.image import write_image
 from cardiotwin.phantom.heart import HeartModel, heart_frame
 from cardiotwin.phantom.intensity import synthesise
 from cardiotwin.phantom.params import PhantomParams, sample_params
@@ -41,25 +37,6 @@ class Phantom:
 
     def volumes_ml(self) -> dict[str, float]:
         return self.labels.volumes_ml()
-
-    def write(self, out_dir: str | os.PathLike) -> dict[str, Path]:
-        """Write ``image.nii.gz``, ``labels.nii.gz`` and ``phantom.json`` (parameters, volumes, landmarks)."""
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        paths = {
-            "image": write_image(self.image, out / "image.nii.gz"),
-            "labels": write_image(self.labels, out / "labels.nii.gz"),
-        }
-        paths["metadata"] = write_json_atomic(out / "phantom.json", {
-            "modality": self.modality,
-            "spacing_mm": self.image.spacing,
-            "shape": self.image.shape,
-            "params": self.params.as_dict(),
-            "volumes_ml": {k: round(v, 2) for k, v in self.volumes_ml().items()},
-            "landmarks_mm": self.landmarks,
-            "label_convention": lab.LABELS,
-        })
-        return paths
 
 
 def generate_phantom(seed: int = 0, spacing: float | tuple[float, float, float] = 1.0,

@@ -14,7 +14,9 @@ from cardiotwin.ecg.features import simulated_beat_features
 from cardiotwin.errors import InputError
 from cardiotwin.io import read_image, write_ecg_csv, write_json_atomic
 from cardiotwin.io.image import read_label_map
-from cardiotwin.twin import Simulation, Twin, build_twin, simulate, write_simulation
+from cardiotwin.io.simulation import write_simulation
+from cardiotwin.pipeline.twin_folder import build_twin
+from cardiotwin.twin import Simulation, Twin, simulate
 from cardiotwin.types import Image
 
 
@@ -31,7 +33,7 @@ class BuildResult:
 def build_case(labels_path: str | os.PathLike, out: str | os.PathLike, image: str | os.PathLike | None = None,
                convention: str = "auto", edge_mm: float = 1.0) -> BuildResult:
     """Read the labels (any known convention, or a TotalSegmentator mask folder), build the twin in
-    ``out`` (:func:`cardiotwin.twin.build_twin`), simulate one beat with default parameters and
+    ``out`` (:func:`cardiotwin.pipeline.twin_folder.build_twin`), simulate one beat with default parameters and
     write ``simulation/``, ``ecg.png`` and ``build_report.json`` (convention, every stage's time,
     veins, torso extension, QRS duration and axis measured as on a patient's ECG). A CT ``image``
     (on the labels' grid) shapes the extended torso to its body outline and lungs."""

@@ -1,0 +1,23 @@
+"""Files of a calibration: the calibrated parameters, the fit summary and the two beats."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from cardiotwin.calibration.optimise import CalibrationResult
+from cardiotwin.io.atomic import write_json_atomic
+from cardiotwin.io.ecg import write_ecg_csv
+from cardiotwin.io.parameters import write_parameters
+
+
+def write_calibration(result: CalibrationResult, out_dir: str | os.PathLike) -> dict[str, Path]:
+    """``parameters.json`` (calibrated θ), ``calibration.json`` (fits, per-lead correlations, timings,
+    history, notes), ``fitted_ecg.csv`` (simulated 12 leads on the measured beat's axis) and
+    ``measured_beat.csv``, each written atomically."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    return {"parameters": write_parameters(result.params, out / "parameters.json"),
+            "summary": write_json_atomic(out / "calibration.json", {**result.summary(), "history": result.history}),
+            "fitted_ecg": write_ecg_csv(result.fitted, out / "fitted_ecg.csv"),
+            "measured_beat": write_ecg_csv(result.measured, out / "measured_beat.csv")}
