@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -297,6 +298,24 @@ def test_bad_records_are_rejected_before_any_simulation():
         calibrate(None, short, stages=("QRS", "ST"))
     with pytest.raises(InvalidParameterError, match="budget"):
         calibrate(None, short, budget=3)
+
+
+def test_calibration_config_is_frozen_hashable_and_fingerprinted():
+    """Equal settings give equal hashes and fingerprints whatever their order; a changed setting or
+    an unknown key is seen; the config round-trips through a dict (a config.toml)."""
+    from cardiotwin.calibration import CalibrationConfig
+
+    a = CalibrationConfig.from_dict({"budget": 600, "stages": ["QRS", "T"], "gain": "lead"})
+    b = CalibrationConfig(gain="lead", stages=("QRS", "T"), budget=600)
+    assert a == b and hash(a) == hash(b) and a.fingerprint() == b.fingerprint()
+    assert a.replace(t_budget=301).fingerprint() != a.fingerprint()
+    assert CalibrationConfig.from_dict(a.as_dict()) == a
+    with pytest.raises(InvalidParameterError, match="unknown calibration settings"):
+        a.replace(budjet=10)
+    with pytest.raises(InvalidParameterError, match="gain"):
+        CalibrationConfig(gain="per-lead")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        a.budget = 5
 
 
 def test_flat_lead_is_skipped_and_af_has_no_p(shared_data):

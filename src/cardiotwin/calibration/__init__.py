@@ -1,5 +1,6 @@
 """Calibration of a twin's electrophysiology to a patient's 12-lead ECG.
 
+* :mod:`.config` -- every setting in one frozen, hashable :class:`CalibrationConfig`;
 * :mod:`.objective` -- the mismatch of simulated and measured beats per window (QRS, T, P):
   onset alignment, least-squares gain, per-lead correlation and normalised RMSE;
 * :mod:`.space` -- what each stage fits and the boxes searched (root nodes in UVC, velocities, APD
@@ -15,6 +16,7 @@
 * :mod:`.synthetic` -- noisy synthetic records for parameter-recovery tests.
 """
 
+from cardiotwin.calibration.config import CalibrationConfig
 from cardiotwin.calibration.objective import Mismatch, Target, WindowFit
 from cardiotwin.calibration.optimise import (
     CalibrationModel,
@@ -25,5 +27,5 @@ from cardiotwin.calibration.optimise import (
 )
 from cardiotwin.calibration.space import SearchSpace
 
-__all__ = ["Mismatch", "Target", "WindowFit", "CalibrationModel", "CalibrationResult", "REFINEMENT", "calibrate",
+__all__ = ["CalibrationConfig", "Mismatch", "Target", "WindowFit", "CalibrationModel", "CalibrationResult", "REFINEMENT", "calibrate",
            "recovery_errors", "SearchSpace"]

@@ -67,7 +67,8 @@ from typing import Callable
 
 import numpy as np
 
-from cardiotwin.calibration.objective import LEAD_IN_MS, MIN_LEADS, Mismatch, Target, WindowFit
+from cardiotwin.calibration.config import CalibrationConfig
+from cardiotwin.calibration.objective import Mismatch, Target, WindowFit
 from cardiotwin.calibration.refine import levenberg_marquardt, min_budget
 from cardiotwin.calibration.root_sites import root_site_search
 from cardiotwin.calibration.space import SearchSpace
@@ -81,7 +82,6 @@ from cardiotwin.types import TWELVE_LEADS, Ecg
 __all__ = ["CalibrationModel", "CalibrationResult", "OptimiserRun", "REFINEMENT", "cmaes", "calibrate",
            "recovery_errors"]
 
-METHODS = ("cmaes", "ml")
 DEFAULT_BUDGET = 1200
 """Coarse-model evaluations of the QRS stage (~1-2 min on 2 cores)."""
 
@@ -533,31 +533,17 @@ candidate grids of 1 mm single-root fields, then 150 solves of Levenberg-Marquar
 def calibrate(
     twin,
     ecg_or_beat: Ecg | Beat | Target,
-    method: str = "cmaes",
-    budget: int | None = None,
-    seed: int = 0,
+    config: CalibrationConfig | None = None,
     *,
-    stages: tuple[str, ...] = ("QRS", "T", "P"),
     base: EpParameters | None = None,
     model: CalibrationModel | None = None,
-    coarse_edge_mm: float | None = 2.0,
-    mapping_rounds: int = 2,
-    starts: int = 1,
-    fine_budget: int = 0,
-    t_budget: int = 300,
-    p_budget: int = 120,
-    gain: str = "global",
-    pose: bool = False,
-    pose_budget: int = 120,
-    max_lag_ms: float = 10.0,
-    lead_in_ms: float = LEAD_IN_MS,
-    min_leads: int = MIN_LEADS,
     emulator=None,
-    root_sites: int = 8,
-    fine_root_sites: int = 0,
+    **settings,
 ) -> CalibrationResult:
     """Calibrate ``twin`` to a patient's ECG (a record, a preprocessed :class:`Beat`, or a
-    :class:`Target`); see the module docstring for the stages and the optimiser.
+    :class:`Target`); see the module docstring for the stages and the optimiser. The settings are
+    ``config`` (a :class:`~cardiotwin.calibration.config.CalibrationConfig`, default settings when
+    None) with any of its fields overridden by keyword (``settings``):
 
     ``budget``: coarse (or, with ``coarse_edge_mm=None``, fine) CMA-ES evaluations of the QRS
     stage (default 1200; the ML route uses a quarter by default); the single-root fields of the
@@ -584,22 +570,14 @@ def calibrate(
     budgets. A record without P waves (atrial fibrillation) is calibrated on QRS and T only.
     """
     clock = time.perf_counter()
-    if method not in METHODS:
-        raise InvalidParameterError(f"method must be one of {METHODS}, got {method!r}")
-    unknown = [s for s in stages if s not in ("QRS", "T", "P")]
-    if unknown or not stages:
-        raise InvalidParameterError(f"stages must be a non-empty subset of ('QRS', 'T', 'P'), got {stages}")
-    for name, n in (("root_sites", root_sites), ("fine_root_sites", fine_root_sites)):
-        if n < 0 or n == 1:
-            raise InvalidParameterError(f"{name} must be 0 (off) or >= 2 grid points per axis, got {n}")
-    if fine_budget and "QRS" in stages:
+    cfg = (config or CalibrationConfig()).replace(**settings)
+    budget = cfg.budget
+    if cfg.fine_budget and "QRS" in cfg.stages:
         need = min_budget(SearchSpace.for_stage("QRS", base).ndim)
-        if fine_budget < need:
+        if cfg.fine_budget < need:
             raise InvalidParameterError(f"fine_budget must be 0 (no 1 mm refinement) or at least {need} solves "
-                                        f"(one Levenberg-Marquardt iteration), got {fine_budget}")
-    if budget is not None and budget < 8:
-        raise InvalidParameterError(f"budget must be at least 8 forward simulations, got {budget}")
-    target = ecg_or_beat if isinstance(ecg_or_beat, Target) else Target.from_ecg(ecg_or_beat, min_leads)
+                                        f"(one Levenberg-Marquardt iteration), got {cfg.fine_budget}")
+    target = ecg_or_beat if isinstance(ecg_or_beat, Target) else Target.from_ecg(ecg_or_beat, cfg.min_leads)
     if not isinstance(target, Target):
         raise InputError("ecg_or_beat must be an Ecg, a Beat or a Target")
     timings: dict[str, float] = {}
@@ -608,12 +586,12 @@ def calibrate(
     notes: list[str] = []
     if model is None:
         t = time.perf_counter()
-        model = CalibrationModel(twin, coarse_edge_mm)
-        if coarse_edge_mm is not None:
+        model = CalibrationModel(twin, cfg.coarse_edge_mm)
+        if cfg.coarse_edge_mm is not None:
             model.coarse  # build now, so its cost is timed on its own
         timings["model_build"] = time.perf_counter() - t
     params = base or EpParameters()
-    run_stages = [s for s in ("QRS", "T", "P") if s in stages]
+    run_stages = [s for s in ("QRS", "T", "P") if s in cfg.stages]
     if "P" in run_stages and not target.has_p:
         run_stages.remove("P")
         notes.append("no P wave in the record (" + (target.fiducials.note or "not found")
@@ -621,14 +599,14 @@ def calibrate(
     if target.irregular_rhythm:
         notes.append("irregular rhythm: the median beat averages beats of different RR; QT/T fit is approximate")
 
-    mis = Mismatch(target, "QRS", gain=gain, max_lag_ms=max_lag_ms, lead_in_ms=lead_in_ms)
+    mis = Mismatch(target, "QRS", gain=cfg.gain, max_lag_ms=cfg.max_lag_ms, lead_in_ms=cfg.lead_in_ms)
     x0, sigma0 = None, 0.3
-    if method == "ml":
+    if cfg.method == "ml":
         t = time.perf_counter()
         if emulator is None:
             from cardiotwin.calibration.emulator import Emulator
 
-            emulator = Emulator.train(model, target.fs, seed=seed)
+            emulator = Emulator.train(model, target.fs, seed=cfg.seed)
             timings["emulator_training"] = time.perf_counter() - t
             counts["coarse"] += emulator.n_simulations
         t = time.perf_counter()
@@ -638,19 +616,17 @@ def calibrate(
         budget = budget or DEFAULT_BUDGET // 4
     budget = budget or DEFAULT_BUDGET
 
-    if pose and pose_budget < 16:
-        raise InvalidParameterError(f"pose_budget must be at least 16 ECG evaluations, got {pose_budget}")
     rotation, w12 = None, None
-    if pose:
+    if cfg.pose:
         t = time.perf_counter()
         model.rotation  # build now, so its cost is timed on its own
         timings["rotation_build"] = time.perf_counter() - t
     if "QRS" in run_stages:
         t = time.perf_counter()
-        params, vent, prob = _qrs_stage(model, target, params, mis, budget, seed, counts, history, x0=x0,
-                                        sigma0=sigma0, fine_budget=fine_budget, mapping_rounds=mapping_rounds,
-                                        starts=starts, pose_budget=pose_budget if pose else 0, clock=clock,
-                                        root_sites=root_sites, fine_root_sites=fine_root_sites)
+        params, vent, prob = _qrs_stage(model, target, params, mis, budget, cfg.seed, counts, history, x0=x0,
+                                        sigma0=sigma0, fine_budget=cfg.fine_budget, mapping_rounds=cfg.mapping_rounds,
+                                        starts=cfg.starts, pose_budget=cfg.pose_budget if cfg.pose else 0, clock=clock,
+                                        root_sites=cfg.root_sites, fine_root_sites=cfg.fine_root_sites)
         rotation, w12 = prob.rotation_deg, prob.w12
         timings["QRS"] = time.perf_counter() - t
     else:
@@ -662,21 +638,21 @@ def calibrate(
     lag = float(final.fit(vent[None]).lag_ms[0])
     if "T" in run_stages:
         t = time.perf_counter()
-        params = _t_stage(model, target, params, vent, lag, t_budget, seed, counts, history, gain, clock, w12)
+        params = _t_stage(model, target, params, vent, lag, cfg.t_budget, cfg.seed, counts, history, cfg.gain, clock, w12)
         timings["T"] = time.perf_counter() - t
     if "P" in run_stages:
         t = time.perf_counter()
-        params = _p_stage(model, target, params, vent, lag, p_budget, seed, counts, history, gain, clock, w12)
+        params = _p_stage(model, target, params, vent, lag, cfg.p_budget, cfg.seed, counts, history, cfg.gain, clock, w12)
         timings["P"] = time.perf_counter() - t
     fitted, at = _fitted_ecg(model, target, params, vent, lag, w12)
     windows = [w for w in ("QRS", "T", "P") if w != "P" or target.has_p]
-    fits = _final_fits(target, fitted, windows, gain, lag)
+    fits = _final_fits(target, fitted, windows, cfg.gain, lag)
     timings["total"] = time.perf_counter() - clock
     if rotation is not None:
         notes.append(f"heart rotated in the torso by the rotation vector {np.round(rotation, 1).tolist()} deg "
                      "(about the heart's centre, twin frame)")
     return CalibrationResult(params, target.beat_ecg(), fitted, fits, lag, history, timings, counts,
-                             tuple(run_stages), method, seed, notes, target.excluded_leads, at,
+                             tuple(run_stages), cfg.method, cfg.seed, notes, target.excluded_leads, at,
                              None if rotation is None else np.asarray(rotation, dtype=float))
 
 
