@@ -352,6 +352,23 @@ def test_coarse_model_transfers_activation(model):
     assert np.all(np.abs(fine.max(1) - coarse.max(1)) < 0.05 * fine.max(1))
 
 
+def test_calibration_and_simulation_share_one_forward_model(model):
+    """The calibration's split solves (atria, ventricles from 0, shifted by the onset) give the
+    activation times of :class:`~cardiotwin.twin.ForwardModel`, and its batched segments the
+    12-lead ECG that ``cardiotwin ecg`` draws, to rounding (1e-6 ms, 1e-9 mV)."""
+    from cardiotwin.twin import ForwardModel
+
+    p = EpParameters(cv_endo=2.5)
+    sim = ForwardModel(model.twin).simulate(p, fs=1000.0, duration_ms=400.0)
+    atrial, v_start = model.atrial([p])
+    at = model.assemble(atrial, v_start, model.ventricular([p]))[0]
+    assert np.allclose(np.where(np.isfinite(at), at + v_start[0], -1.0),
+                       np.where(np.isfinite(sim.activation), sim.activation, -1.0), atol=1e-6)
+    seg = model.segments(at[None], sim.apd, TWELVE_LEADS, 1000.0, (-v_start[0], 400.0 - v_start[0]))[0]
+    assert seg.shape == sim.ecg.signals.shape
+    np.testing.assert_allclose(seg, sim.ecg.signals, atol=1e-9)
+
+
 @pytest.fixture(scope="module")
 def recovery(model):
     from cardiotwin.calibration.synthetic import synthetic_beat

@@ -73,7 +73,6 @@ from cardiotwin.calibration.refine import levenberg_marquardt, min_budget
 from cardiotwin.calibration.root_sites import root_site_search
 from cardiotwin.calibration.space import SearchSpace
 from cardiotwin.ecg.signal import Beat
-from cardiotwin.ecg.simulate import ecg_fast_batch
 from cardiotwin.electrophysiology.parameters import EpParameters
 from cardiotwin.electrophysiology.repolarisation import apd_field
 from cardiotwin.errors import AnatomyError, InputError, InvalidParameterError
@@ -109,7 +108,6 @@ class CalibrationModel:
         self.coarse_edge_mm = coarse_edge_mm
         self._coarse = None
         self._rotation = None
-        self._w12 = twin.lead_fields.weights12  # (12, n)
         if self.model.atria is not None:
             self._atrial_only = np.setdiff1d(self.model.atria.nodes, self.vent_nodes)
         else:
@@ -136,10 +134,6 @@ class CalibrationModel:
     def n_points(self) -> int:
         return self.twin.heart.n_points
 
-    def weights(self, leads: tuple[str, ...], w12: np.ndarray | None = None) -> np.ndarray:
-        """Lead-field weights (L, n) of ``leads``, from the twin's own 12-lead weights or ``w12``."""
-        return (self._w12 if w12 is None else w12)[[TWELVE_LEADS.index(l) for l in leads]]
-
     def atrial(self, params: list[EpParameters]) -> tuple[np.ndarray | None, np.ndarray]:
         """Atrial activation (b, atrial nodes) or None, and the ventricular onset (b,) in ms."""
         m = self.model
@@ -159,13 +153,8 @@ class CalibrationModel:
 
     def assemble(self, atrial: np.ndarray | None, v_start: np.ndarray, vent: np.ndarray) -> np.ndarray:
         """Full activation times (b, n) relative to the ventricular onset (0 = first ventricular
-        activation; atrial times negative), as ``SinusRhythmModel.activation_batch`` shifted."""
-        b = len(vent)
-        at = np.full((b, self.n_points), np.inf)
-        if atrial is not None:
-            at[:, self.model.atria.nodes] = atrial - v_start[:, None]
-        at[:, self.vent_nodes] = vent
-        return at
+        activation; atrial times negative): ``SinusRhythmModel.activation_batch`` shifted by the onset."""
+        return self.model.assemble(None if atrial is None else atrial - v_start[:, None], vent)
 
     def segments(self, at: np.ndarray, apd: np.ndarray, leads: tuple[str, ...], fs: float,
                  span_ms: tuple[float, float], w12: np.ndarray | None = None) -> np.ndarray:
@@ -173,7 +162,7 @@ class CalibrationModel:
         (b, n); ``w12``: 12-lead weights of a rotated heart (:mod:`.pose`) instead of the twin's."""
         rt = np.where(np.isfinite(at), at + apd, np.inf)
         n = int(round((span_ms[1] - span_ms[0]) * fs / 1000.0))
-        return ecg_fast_batch(self.weights(leads, w12), at, rt, self.shape, fs, n * 1000.0 / fs, t0_ms=span_ms[0])
+        return self.twin.lead_fields.ecg_batch(at, rt, self.shape, fs, n * 1000.0 / fs, span_ms[0], leads, w12)
 
     def apd(self, params: EpParameters) -> np.ndarray:
         return apd_field(self.twin.heart, params)

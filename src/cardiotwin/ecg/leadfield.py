@@ -54,7 +54,7 @@ from cardiotwin.ecg.conductivity import (
     region_conductivity,
 )
 from cardiotwin.ecg.leads import HEART_TAGS, Electrodes, SkinSurface, closest_skin_points, skin_surface
-from cardiotwin.ecg.simulate import ELECTRODES, ecg_fast, lead_matrix, leadfield_weights, twelve_lead
+from cardiotwin.ecg.simulate import ELECTRODES, ecg_fast, ecg_fast_batch, lead_matrix, leadfield_weights, twelve_lead
 from cardiotwin.electrophysiology.action_potential import ApShape
 from cardiotwin.errors import (
     AnatomyError,
@@ -63,7 +63,7 @@ from cardiotwin.errors import (
 )
 from cardiotwin.fem import Solver, stiffness
 from cardiotwin.meshing.locate import locate
-from cardiotwin.types import Ecg, TetMesh
+from cardiotwin.types import TWELVE_LEADS, Ecg, TetMesh
 
 __all__ = [
     "TorsoLeadFields",
@@ -381,6 +381,19 @@ class LeadFields:
         """Weights (12, n_heart) of the twelve standard leads (I ... V6) themselves."""
         w, names = self._ecg_rows
         return lead_matrix(names) @ w
+
+    def lead_weights(self, leads: tuple[str, ...] = TWELVE_LEADS, weights12: np.ndarray | None = None) -> np.ndarray:
+        """Weights (L, n_heart) of standard ``leads``, from :attr:`weights12` or the given 12-lead
+        weights (e.g. of the heart rotated in its torso, :mod:`cardiotwin.calibration.pose`)."""
+        return (self.weights12 if weights12 is None else weights12)[[TWELVE_LEADS.index(l) for l in leads]]
+
+    def ecg_batch(self, at: np.ndarray, rt: np.ndarray, shape: ApShape | None = None, fs: float = 1000.0,
+                  duration_ms: float = 600.0, t0_ms: float = 0.0, leads: tuple[str, ...] = TWELVE_LEADS,
+                  weights12: np.ndarray | None = None) -> np.ndarray:
+        """Leads (b, L, samples) in mV of activation/repolarisation times (b, n_heart), as :meth:`ecg`
+        gives one by one (:func:`~cardiotwin.ecg.simulate.ecg_fast_batch`)."""
+        return ecg_fast_batch(self.lead_weights(leads, weights12), at, rt, shape or ApShape(), fs, duration_ms,
+                              t0_ms=t0_ms)
 
     def potentials(self, at: np.ndarray, rt: np.ndarray, shape: ApShape | None = None, fs: float = 1000.0,
                    duration_ms: float = 600.0, t0_ms: float = 0.0) -> np.ndarray:

@@ -209,15 +209,21 @@ class SinusRhythmModel:
         Nodes of non-conducting cells only (valve planes) are +inf. ``roots``: per parameter set
         the (nodes, delays) to use instead of :meth:`root_nodes` (e.g. roots mapped from a finer
         mesh of the same heart)."""
-        b = len(params)
-        at = np.full((b, self.mesh.n_points), np.inf)
-        v_start = np.zeros(b)
+        t_atria, v_start = None, np.zeros(len(params))
         if self.atria is not None:
             t_atria = self.atrial_activation_batch(params)
-            at[:, self.atria.nodes] = t_atria
             v_start = t_atria[:, self.atria.local(np.array([self.av_node]))[0]] + np.array([p.av_delay for p in params])
-        at[:, self.ventricles.nodes] = self.ventricular_batch(params, roots, v_start)
-        return at  # nodes on the AV junction take their ventricular time
+        return self.assemble(t_atria, self.ventricular_batch(params, roots, v_start))
+
+    def assemble(self, atrial: np.ndarray | None, ventricular: np.ndarray) -> np.ndarray:
+        """Activation times (b, n) of the whole heart from atrial (b, atrial nodes; None without
+        atria) and ventricular (b, ventricular nodes) times; nodes of neither are +inf, and nodes on
+        the AV junction take their ventricular time."""
+        at = np.full((len(ventricular), self.mesh.n_points), np.inf)
+        if atrial is not None:
+            at[:, self.atria.nodes] = atrial
+        at[:, self.ventricles.nodes] = ventricular
+        return at
 
     def ventricular_batch(self, params: list[EpParameters],
                           roots: list[tuple[np.ndarray, np.ndarray]] | None = None,
