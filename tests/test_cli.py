@@ -37,7 +37,8 @@ def test_mesh_command_writes_the_anatomy(tmp_path):
                                  "--out", str(tmp_path / "anatomy"), "--edge-mm", "2.0", "--opencarp"])
     assert result.exit_code == 0, result.output
     names = {p.name for p in (tmp_path / "anatomy").iterdir()}
-    assert {"heart.vtu", "torso.vtu", "landmarks.json", "mesh_report.json", "heart.pts", "heart.elem"} <= names
+    assert {"heart_mesh.vtu", "torso.vtu", "landmarks.json", "mesh_report.json", "heart_mesh.pts",
+            "heart_mesh.elem"} <= names
 
 
 def test_mesh_command_rejects_labels_off_their_image(tmp_path):
@@ -93,7 +94,7 @@ def test_build_command_takes_an_mmwhs_map_to_an_ecg(tmp_path):
                                  "--image", str(tmp_path / "ct.nii.gz"), "--edge-mm", "2.0"])
     assert result.exit_code == 0, result.output
     names = {p.name for p in (tmp_path / "twin").iterdir()}
-    assert {"heart.vtu", "torso.vtu", "labels_torso.nii.gz", "leadfields.npz", "build_report.json", "ecg.png",
+    assert {"heart_mesh.vtu", "heart.vtu", "torso.vtu", "labels_torso.nii.gz", "leadfields.npz", "build_report.json", "ecg.png",
             "veins.png", "anatomy.png", "torso_fit.png"} <= names
     report = json.loads((tmp_path / "twin" / "build_report.json").read_text())
     assert report["label_convention"] == "mmwhs"

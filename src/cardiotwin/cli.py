@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from cardiotwin import fields as F
 from cardiotwin.errors import CardiotwinError
 
 app = typer.Typer(
@@ -190,7 +191,7 @@ def _beside(path: Path, given: Path | None, name: str) -> Path:
 
 @app.command()
 def fibres(
-    mesh: Path = typer.Option(..., "--mesh", help="heart mesh from `cardiotwin mesh` (heart.vtu)"),
+    mesh: Path = typer.Option(..., "--mesh", help="heart mesh from `cardiotwin mesh` (heart_mesh.vtu)"),
     out: Path = typer.Option(..., "--out", help="output folder (may be the mesh's folder: the twin folder)"),
     labels: Path = typer.Option(None, "--labels", help="label map the mesh came from [labels_walls.nii.gz beside the mesh]"),
     landmarks: Path = typer.Option(None, "--landmarks", help="landmarks.json [beside the mesh]"),
@@ -204,12 +205,15 @@ def fibres(
         with console.status("coordinates and fibres"):
             start = time.perf_counter()
             heart = read_mesh(mesh)
-            label_map = read_labels(_beside(mesh, labels, "labels_walls.nii.gz"))
-            marks = read_landmarks(_beside(mesh, landmarks, "landmarks.json"))
+            label_map = read_labels(_beside(mesh, labels, F.LABELS_WALLS))
+            marks_file = _beside(mesh, landmarks, F.LANDMARKS)
+            marks = read_landmarks(marks_file)
             twin = _fibres(heart, label_map, marks)
             twin = add_conduction_fields(twin, label_map)
-            paths = [write_mesh(twin, out / "heart.vtu"), write_landmarks(marks, out / "landmarks.json")]
-            paths += write_opencarp(twin, out / "heart")
+            paths = [write_mesh(twin, out / F.HEART)]
+            if (out / F.LANDMARKS).resolve() != marks_file.resolve():  # the twin folder holds its landmarks
+                paths.append(write_landmarks(marks, out / F.LANDMARKS))
+            paths += write_opencarp(twin, out / F.opencarp_base(F.HEART))
             elapsed = time.perf_counter() - start
     except CardiotwinError as exc:
         _fail(exc)
@@ -249,7 +253,7 @@ def simulate(
     from cardiotwin.twin import Twin, simulate as run
 
     try:
-        twin = Twin(read_mesh(mesh), read_landmarks(_beside(mesh, landmarks, "landmarks.json")))
+        twin = Twin(read_mesh(mesh), read_landmarks(_beside(mesh, landmarks, F.LANDMARKS)))
         theta = read_parameters(params) if params else EpParameters()
         start = time.perf_counter()
         sim = run(twin, theta, with_ecg=False)

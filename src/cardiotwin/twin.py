@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from cardiotwin import fields as F
 from cardiotwin.electrophysiology.action_potential import ApShape
 from cardiotwin.electrophysiology.conduction import SinusRhythmModel
 from cardiotwin.electrophysiology.parameters import EpParameters
@@ -55,7 +56,7 @@ class Simulation:
     ecg: Ecg | None = None
 
     def as_fields(self) -> dict[str, np.ndarray]:
-        return {"activation_ms": self.activation, "repolarisation_ms": self.repolarisation, "apd_ms": self.apd}
+        return {F.ACTIVATION: self.activation, F.REPOLARISATION: self.repolarisation, F.APD: self.apd}
 
 
 class ForwardModel:

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from cardiotwin import fields as F
 from cardiotwin.errors import CorruptFileError, InputFileNotFoundError
 from cardiotwin.io.atomic import write_json_atomic
 from cardiotwin.io.image import write_image
@@ -18,23 +19,23 @@ if TYPE_CHECKING:
 
 
 def write_anatomy(anatomy: Anatomy, out_dir: str | os.PathLike, opencarp: bool = False) -> dict[str, Path]:
-    """Write ``labels_walls.nii.gz``, ``heart.vtu``, ``torso.vtu`` (+ ``labels_torso.nii.gz`` when
-    the torso was extended), ``landmarks.json``,
-    ``mesh_report.json`` and, with ``opencarp``, ``heart.pts/.elem`` (+ ``.lon`` once fibres exist)."""
+    """Write the anatomy stage's files (:mod:`cardiotwin.fields`): ``labels_walls.nii.gz``,
+    ``heart_mesh.vtu``, ``torso.vtu`` (+ ``labels_torso.nii.gz`` when the torso was extended),
+    ``landmarks.json``, ``mesh_report.json`` and, with ``opencarp``, ``heart_mesh.pts/.elem``."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {
-        "labels": write_image(anatomy.labels, out / "labels_walls.nii.gz"),
-        "heart": write_mesh(anatomy.heart.mesh, out / "heart.vtu"),
-        "landmarks": write_landmarks(anatomy.landmarks, out / "landmarks.json"),
-        "report": write_json_atomic(out / "mesh_report.json", anatomy.report),
+        "labels": write_image(anatomy.labels, out / F.LABELS_WALLS),
+        "heart": write_mesh(anatomy.heart.mesh, out / F.HEART_MESH),
+        "landmarks": write_landmarks(anatomy.landmarks, out / F.LANDMARKS),
+        "report": write_json_atomic(out / F.MESH_REPORT, anatomy.report),
     }
     if anatomy.torso is not None:
-        paths["torso"] = write_mesh(anatomy.torso.mesh, out / "torso.vtu")
+        paths["torso"] = write_mesh(anatomy.torso.mesh, out / F.TORSO)
     if anatomy.torso_labels is not None:
-        paths["torso_labels"] = write_image(anatomy.torso_labels, out / "labels_torso.nii.gz")
+        paths["torso_labels"] = write_image(anatomy.torso_labels, out / F.LABELS_TORSO)
     if opencarp:
-        for path in write_opencarp(anatomy.heart.mesh, out / "heart"):
+        for path in write_opencarp(anatomy.heart.mesh, out / F.opencarp_base(F.HEART_MESH)):
             paths[path.name] = path
     return paths
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from cardiotwin import fields as F
 from cardiotwin.calibration.optimise import CalibrationResult
 from cardiotwin.io.atomic import write_json_atomic
 from cardiotwin.io.ecg import write_ecg_csv
@@ -17,7 +18,7 @@ def write_calibration(result: CalibrationResult, out_dir: str | os.PathLike) -> 
     ``measured_beat.csv``, each written atomically."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    return {"parameters": write_parameters(result.params, out / "parameters.json"),
-            "summary": write_json_atomic(out / "calibration.json", {**result.summary(), "history": result.history}),
-            "fitted_ecg": write_ecg_csv(result.fitted, out / "fitted_ecg.csv"),
-            "measured_beat": write_ecg_csv(result.measured, out / "measured_beat.csv")}
+    return {"parameters": write_parameters(result.params, out / F.PARAMETERS),
+            "summary": write_json_atomic(out / F.CALIBRATION, {**result.summary(), "history": result.history}),
+            "fitted_ecg": write_ecg_csv(result.fitted, out / F.FITTED_ECG),
+            "measured_beat": write_ecg_csv(result.measured, out / F.MEASURED_BEAT)}

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cardiotwin import fields as F
 from cardiotwin.anatomy.build import Anatomy
 from cardiotwin.ecg.features import simulated_beat_features
 from cardiotwin.errors import InputError
@@ -55,12 +56,12 @@ def build_case(labels_path: str | os.PathLike, out: str | os.PathLike, image: st
     except InputError as exc:  # the twin is built; say why its beat could not be measured
         ecg = {"qrs_ms": None, "qrs_axis_deg": None, "qt_ms": None, "not_measured": str(exc)}
     anatomy.report["timings_s"]["simulation_s"] = round(time.perf_counter() - t0, 2)
-    paths = list(write_simulation(twin, sim, out / "simulation").values())
-    paths += [write_ecg_csv(sim.ecg, out / "simulation" / "ecg.csv"),
+    paths = list(write_simulation(twin, sim, out / F.SIMULATION_DIR).values())
+    paths += [write_ecg_csv(sim.ecg, out / F.SIMULATION_DIR / F.ECG_CSV),
               plot_12_lead(sim.ecg, out / "ecg.png", title=f"{labels_path.name}: simulated 12-lead ECG")]
     summary = {"labels": str(labels_path), "label_convention": used,
                "total_s": round(time.perf_counter() - start, 1), "timings_s": anatomy.report["timings_s"],
                "veins": anatomy.report["walls"].get("veins"), "torso_extension": anatomy.report["torso_extension"],
                "ecg": ecg, "simulation": sim.summary}
-    paths.append(write_json_atomic(out / "build_report.json", summary))
+    paths.append(write_json_atomic(out / F.BUILD_REPORT, summary))
     return BuildResult(twin, anatomy, sim, summary, paths, scan)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from cardiotwin import fields as F
 from cardiotwin.calibration.optimise import CalibrationResult
 from cardiotwin.io.calibration import write_calibration
 
@@ -15,5 +16,5 @@ def write_result(result: CalibrationResult, out_dir: str | os.PathLike) -> dict[
     from cardiotwin.report.calibration_figure import plot_fit
 
     paths = write_calibration(result, out_dir)
-    paths["overlay"] = plot_fit(result, Path(out_dir) / "overlay.png")
+    paths["overlay"] = plot_fit(result, Path(out_dir) / F.OVERLAY)
     return paths

@@ -6,6 +6,7 @@ import os
 import time
 from pathlib import Path
 
+from cardiotwin import fields as F
 from cardiotwin.io.leadfield import write_lead_fields
 from cardiotwin.io.twin import cached_lead_fields
 from cardiotwin.twin import Twin
@@ -20,7 +21,7 @@ def ensure_lead_fields(twin: Twin, folder: str | os.PathLike, electrodes_csv: st
     from cardiotwin.errors import AnatomyError
     from cardiotwin.io.electrodes import electrodes_from_csv
 
-    cache = Path(folder) / "leadfields.npz"
+    cache = Path(folder) / F.LEAD_FIELDS
     if twin.lead_fields is None and electrodes_csv is None:
         twin.lead_fields = cached_lead_fields(Path(folder), twin.heart, twin.torso)
     if twin.lead_fields is None:
@@ -56,9 +57,9 @@ def build_twin(labels, folder: str | os.PathLike, edge_mm: float = 1.0, opencarp
     start = time.perf_counter()
     heart = add_conduction_fields(heart, anatomy.labels)
     timings["conduction_s"] = round(time.perf_counter() - start, 2)
-    write_mesh(heart, out / "heart.vtu")
+    write_mesh(heart, out / F.HEART)
     if opencarp:
-        write_opencarp(heart, out / "heart")
+        write_opencarp(heart, out / F.opencarp_base(F.HEART))
     twin = Twin(heart, anatomy.landmarks, anatomy.torso.mesh if anatomy.torso is not None else None)
     if twin.torso is not None:
         start = time.perf_counter()
