@@ -44,3 +44,16 @@ def test_run_config_from_toml_and_bad_input(tmp_path):
         RunConfig.from_toml(path)
     with pytest.raises(InputError, match="image, a label map or a phantom"):
         run_case(tmp_path / "c")
+
+
+def test_run_command_reports_bad_input(tmp_path):
+    from typer.testing import CliRunner
+
+    from cardiotwin.cli import app
+
+    (tmp_path / "config.toml").write_text("edge_mm = [\n")
+    result = CliRunner().invoke(app, ["run", "--phantom", "1", "--out", str(tmp_path / "c"),
+                                      "--config", str(tmp_path / "config.toml")])
+    assert result.exit_code == 2 and "not valid TOML" in result.output
+    result = CliRunner().invoke(app, ["run", "--out", str(tmp_path / "c")])
+    assert result.exit_code == 2 and "phantom seed" in result.output

@@ -63,6 +63,30 @@ def phantom(
 
 
 @app.command()
+def run(
+    out: Path = typer.Option(..., "--out", help="case folder (created; a rerun resumes it)"),
+    image: Path = typer.Option(None, "--image", help="CT or MR image (segmented by the built-in network)"),
+    labels: Path = typer.Option(None, "--labels", help="label map instead of segmenting (skips `segment`)"),
+    phantom: int = typer.Option(None, "--phantom", help="a synthetic patient's seed in place of the image"),
+    ecg: Path = typer.Option(None, "--ecg", help="the patient's 12-lead ECG (WFDB, CSV, .mat): calibrate to it"),
+    config: Path = typer.Option(None, "--config", help="config.toml: stage settings and a [calibration] table"),
+) -> None:
+    """Image (or labels, or a phantom) and ECG -> calibrated twin, every stage cached: a rerun skips
+    what is done and redoes only what a changed input or setting affects."""
+    from cardiotwin.pipeline.run import RunConfig, run_case
+
+    try:
+        settings = RunConfig.from_toml(config) if config else RunConfig()
+        runs = run_case(out, image=image, labels=labels, phantom=phantom, ecg=ecg, config=settings,
+                        log=lambda msg: console.print(msg))
+    except CardiotwinError as exc:
+        _fail(exc)
+    done = [r.name for r in runs.values() if not r.skipped]
+    console.print(f"{len(runs)} stages, {len(done)} run ({', '.join(done) or 'none'}), "
+                  f"{len(runs) - len(done)} skipped; case folder {out}")
+
+
+@app.command()
 def mesh(
     labels: Path = typer.Option(..., "--labels", help="label map (NIfTI/NRRD/MHA) in any known convention (see `build`)"),
     out: Path = typer.Option(..., "--out", help="output folder"),
