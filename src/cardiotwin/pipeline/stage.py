@@ -125,7 +125,11 @@ def run_stage(case: str | os.PathLike, name: str, inputs: dict[str, Path], confi
     staging.mkdir(parents=True)
     start = time.perf_counter()
     try:
-        write(staging)
+        try:
+            write(staging)
+        except BaseException as exc:
+            exc.cardiotwin_stage = name  # which stage failed, for the cohort's record
+            raise
         produced = sorted(p for p in staging.rglob("*") if p.is_file() and not p.name.startswith(".tmp-"))
         if not produced:
             raise InputError(f"stage {name!r} wrote no output")
