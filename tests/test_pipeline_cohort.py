@@ -38,5 +38,14 @@ def test_cohort_on_a_local_cluster_records_failures_and_resumes(tmp_path):
     assert status["broken"]["status"] == "failed" and status["broken"]["stage"] == "anatomy"
     failure = json.loads((tmp_path / "out" / "broken" / FAILURE).read_text())
     assert "broken.nii.gz" in failure["error"] and "Traceback" in failure["traceback"]
-    again = {r["id"]: r for r in run_cohort(cases, tmp_path / "out", workers=1)}
-    assert set(again["p1"]["skipped"]) == {"phantom", "anatomy", "fibres", "lead_fields"}
+    from typer.testing import CliRunner
+
+    from cardiotwin.cli import app
+
+    record = tmp_path / "out" / "p1" / "provenance" / "anatomy.json"
+    written = record.stat().st_mtime_ns
+    result = CliRunner().invoke(app, ["cohort", str(table), "--out", str(tmp_path / "out")])  # resumes
+    assert record.stat().st_mtime_ns == written  # p1's stages were skipped, not redone
+    assert result.exit_code == 1 and "1 done, 1 failed" in result.output, result.output
+    rows = (tmp_path / "out" / "cohort_summary.csv").read_text().splitlines()
+    assert rows[1].startswith("p1,done") and rows[2].startswith("broken,failed")

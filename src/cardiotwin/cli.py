@@ -87,6 +87,39 @@ def run(
 
 
 @app.command()
+def cohort(
+    table: Path = typer.Argument(..., help="cohort CSV: id, one of image/labels/phantom, optional ecg and overrides"),
+    out: Path = typer.Option(..., "--out", help="folder of the case folders (DIR/<id>/) and cohort_summary.csv"),
+    scheduler: str = typer.Option(None, "--scheduler", help="address of a running Dask scheduler (default: a "
+                                  "LocalCluster on this machine)"),
+    workers: int = typer.Option(1, "--workers", help="LocalCluster worker processes"),
+    config: Path = typer.Option(None, "--config", help="config.toml for every case (rows override it)"),
+) -> None:
+    """`cardiotwin run` for every row of a cohort table, on Dask; failures are recorded and the rest
+    go on; a rerun resumes. Exits 1 when any case failed."""
+    from cardiotwin.io.cohort import write_cohort_summary
+    from cardiotwin.pipeline.cohort import read_cohort, run_cohort
+    from cardiotwin.pipeline.run import RunConfig
+
+    try:
+        cases = read_cohort(table, RunConfig.from_toml(config) if config else RunConfig())
+    except CardiotwinError as exc:
+        _fail(exc)
+
+    def report(result: dict) -> None:
+        what = (f"done in {result['seconds']:.0f} s" if result["status"] == "done"
+                else f"[red]failed[/] in {result['stage']}: {result['error']}")
+        console.print(f"{result['id']}: {what}")
+
+    results = run_cohort(cases, out, scheduler=scheduler, workers=workers, progress=report)
+    summary = write_cohort_summary(results, out / "cohort_summary.csv")
+    failed = sum(r["status"] == "failed" for r in results)
+    console.print(f"{len(results) - failed} done, {failed} failed; summary {summary}")
+    if failed:
+        raise typer.Exit(code=1)
+
+
+@app.command()
 def mesh(
     labels: Path = typer.Option(..., "--labels", help="label map (NIfTI/NRRD/MHA) in any known convention (see `build`)"),
     out: Path = typer.Option(..., "--out", help="output folder"),
