@@ -47,35 +47,35 @@ def _resampled(img: sitk.Image, spacing: float) -> sitk.Image:
                          img.GetDirection(), 0.0, sitk.sitkFloat32)
 
 
+def _mattes_mi(sampling: float, seed: int, shrink: list[int], sigmas_mm: list[float]) -> sitk.ImageRegistrationMethod:
+    """A registration method with Mattes mutual information on random samples, linear interpolation
+    and a physical-unit smoothing pyramid."""
+    reg = sitk.ImageRegistrationMethod()
+    reg.SetMetricAsMattesMutualInformation(48)
+    reg.SetMetricSamplingStrategy(reg.RANDOM)
+    reg.SetMetricSamplingPercentage(sampling, seed=seed)
+    reg.SetInterpolator(sitk.sitkLinear)
+    reg.SetShrinkFactorsPerLevel(shrink)
+    reg.SetSmoothingSigmasPerLevel(sigmas_mm)
+    reg.SmoothingSigmasAreSpecifiedInPhysicalUnitsOn()
+    return reg
+
+
 def register(fixed: sitk.Image, moving: sitk.Image) -> sitk.Transform:
     """Affine then B-spline transform mapping fixed-image points into the moving image."""
     fixed = _resampled(fixed, REGISTRATION_MM)
     moving = _resampled(moving, REGISTRATION_MM)
     init = sitk.CenteredTransformInitializer(fixed, moving, sitk.AffineTransform(3),
                                              sitk.CenteredTransformInitializerFilter.GEOMETRY)
-    reg = sitk.ImageRegistrationMethod()
-    reg.SetMetricAsMattesMutualInformation(48)
-    reg.SetMetricSamplingStrategy(reg.RANDOM)
-    reg.SetMetricSamplingPercentage(0.1, seed=1)
-    reg.SetInterpolator(sitk.sitkLinear)
+    reg = _mattes_mi(0.1, 1, [4, 2, 1], [4.0, 2.0, 0.0])
     reg.SetOptimizerAsRegularStepGradientDescent(2.0, 1e-3, 150, gradientMagnitudeTolerance=1e-6)
     reg.SetOptimizerScalesFromPhysicalShift()
-    reg.SetShrinkFactorsPerLevel([4, 2, 1])
-    reg.SetSmoothingSigmasPerLevel([4.0, 2.0, 0.0])
-    reg.SmoothingSigmasAreSpecifiedInPhysicalUnitsOn()
     reg.SetInitialTransform(init, inPlace=False)
     affine = reg.Execute(fixed, moving)
 
     bspline = sitk.BSplineTransformInitializer(fixed, [5, 5, 5])
-    reg = sitk.ImageRegistrationMethod()
-    reg.SetMetricAsMattesMutualInformation(48)
-    reg.SetMetricSamplingStrategy(reg.RANDOM)
-    reg.SetMetricSamplingPercentage(0.02, seed=2)
-    reg.SetInterpolator(sitk.sitkLinear)
+    reg = _mattes_mi(0.02, 2, [2, 1], [2.0, 0.0])
     reg.SetOptimizerAsLBFGSB(gradientConvergenceTolerance=1e-5, numberOfIterations=50)
-    reg.SetShrinkFactorsPerLevel([2, 1])
-    reg.SetSmoothingSigmasPerLevel([2.0, 0.0])
-    reg.SmoothingSigmasAreSpecifiedInPhysicalUnitsOn()
     reg.SetMovingInitialTransform(affine)
     reg.SetInitialTransform(bspline, inPlace=True)
     reg.Execute(fixed, moving)

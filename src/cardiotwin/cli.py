@@ -254,9 +254,9 @@ def fibres(
     landmarks: Path = typer.Option(None, "--landmarks", help="landmarks.json [beside the mesh]"),
 ) -> None:
     """Universal ventricular/atrial coordinates and fibres on a heart mesh (+ openCARP .lon)."""
+    from cardiotwin.io import read_labels, read_mesh
     from cardiotwin.io.anatomy import read_landmarks, write_landmarks
-    from cardiotwin.electrophysiology.conduction import add_conduction_fields
-    from cardiotwin.io import read_labels, read_mesh, write_mesh, write_opencarp
+    from cardiotwin.pipeline.twin_folder import twin_heart, write_twin_heart
 
     try:
         with console.status("coordinates and fibres"):
@@ -265,24 +265,16 @@ def fibres(
             label_map = read_labels(_beside(mesh, labels, F.LABELS_WALLS))
             marks_file = _beside(mesh, landmarks, F.LANDMARKS)
             marks = read_landmarks(marks_file)
-            twin = _fibres(heart, label_map, marks)
-            twin = add_conduction_fields(twin, label_map)
-            paths = [write_mesh(twin, out / F.HEART)]
+            twin = twin_heart(heart, label_map, marks)
+            paths = write_twin_heart(twin, out)
             if (out / F.LANDMARKS).resolve() != marks_file.resolve():  # the twin folder holds its landmarks
                 paths.append(write_landmarks(marks, out / F.LANDMARKS))
-            paths += write_opencarp(twin, out / F.opencarp_base(F.HEART))
             elapsed = time.perf_counter() - start
     except CardiotwinError as exc:
         _fail(exc)
     paths += _picture(lambda: __import__("cardiotwin.report.fibres_figure", fromlist=["plot_fibres"]).plot_fibres(
         twin, out / "fibres.png"))
     console.print(f"coordinates and fibres in {elapsed:.1f} s; wrote " + ", ".join(str(p) for p in paths))
-
-
-def _fibres(heart, label_map, marks):
-    from cardiotwin.anatomy.fibres import add_coordinates_and_fibres
-
-    return add_coordinates_and_fibres(heart, label_map, marks)
 
 
 def _picture(draw) -> list[Path]:

@@ -2,15 +2,13 @@
 
 The pipeline records a stage's configuration in its provenance and reruns the stage when it
 changes, so the settings of :func:`cardiotwin.calibration.calibrate` live here, validated once,
-with a stable :meth:`CalibrationConfig.fingerprint` (independent of dict order and Python's hash
-seed) and a :meth:`CalibrationConfig.from_dict` for ``config.toml`` files that rejects unknown keys.
+as a plain dict (:meth:`CalibrationConfig.as_dict`, which the stage records and digests) and from
+one (:meth:`CalibrationConfig.from_dict`, for ``config.toml`` files; unknown keys are refused).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 from dataclasses import dataclass
 
 from cardiotwin.calibration.objective import GAINS, LEAD_IN_MS, MIN_LEADS
@@ -75,7 +73,3 @@ class CalibrationConfig:
 
     def as_dict(self) -> dict:
         return {**dataclasses.asdict(self), "stages": list(self.stages)}
-
-    def fingerprint(self) -> str:
-        """SHA-256 of the settings as canonical JSON."""
-        return hashlib.sha256(json.dumps(self.as_dict(), sort_keys=True).encode()).hexdigest()

@@ -59,8 +59,7 @@ def read_cohort(path: str | os.PathLike, base: RunConfig = RunConfig()) -> list[
         given = [s for s in SOURCES if row.get(s)]
         if len(given) != 1:
             raise InputError(f"{p}, line {n} ({cid}): give exactly one of {SOURCES}, got {given or 'none'}")
-        paths = {k: str((p.parent / row.pop(k)).resolve()) if row.get(k) else row.pop(k, None) or None
-                 for k in ("image", "labels", "ecg")}
+        paths = {k: str((p.parent / v).resolve()) if (v := row.pop(k, "")) else None for k in ("image", "labels", "ecg")}
         phantom = row.pop("phantom", "") or None
         top = {k: _number(v) for k, v in row.items() if v and not k.startswith("calibration.")}
         cal = {k.removeprefix("calibration."): _number(v) for k, v in row.items() if v and k.startswith("calibration.")}

@@ -142,28 +142,23 @@ def _anatomy(out: Path, labels: Path, image: Path | None, config: RunConfig) -> 
 
 
 def _fibres(out: Path, case: Path) -> None:
-    from cardiotwin.anatomy.fibres import add_coordinates_and_fibres
-    from cardiotwin.electrophysiology.conduction import add_conduction_fields
-    from cardiotwin.io import read_labels, read_mesh, write_mesh, write_opencarp
+    from cardiotwin.io import read_labels, read_mesh
     from cardiotwin.io.anatomy import read_landmarks
+    from cardiotwin.pipeline.twin_folder import twin_heart, write_twin_heart
 
     labels = read_labels(case / F.LABELS_WALLS, convention="cardiotwin")
-    heart = add_coordinates_and_fibres(read_mesh(case / F.HEART_MESH), labels, read_landmarks(case / F.LANDMARKS))
-    heart = add_conduction_fields(heart, labels)
-    write_mesh(heart, out / F.HEART)
-    write_opencarp(heart, out / F.opencarp_base(F.HEART))
+    write_twin_heart(twin_heart(read_mesh(case / F.HEART_MESH), labels, read_landmarks(case / F.LANDMARKS)), out)
 
 
 def _lead_fields(out: Path, case: Path) -> None:
-    from cardiotwin.ecg.leadfield import compute_lead_fields
-    from cardiotwin.ecg.leads import standard_electrodes
     from cardiotwin.io import read_mesh
     from cardiotwin.io.anatomy import read_landmarks
     from cardiotwin.io.leadfield import write_lead_fields
+    from cardiotwin.pipeline.twin_folder import compute_twin_lead_fields
+    from cardiotwin.twin import Twin
 
-    torso = read_mesh(case / F.TORSO)
-    electrodes = standard_electrodes(torso, read_landmarks(case / F.LANDMARKS))
-    write_lead_fields(compute_lead_fields(torso, read_mesh(case / F.HEART), electrodes), out / F.LEAD_FIELDS)
+    twin = Twin(read_mesh(case / F.HEART), read_landmarks(case / F.LANDMARKS), read_mesh(case / F.TORSO))
+    write_lead_fields(compute_twin_lead_fields(twin, folder=str(case)), out / F.LEAD_FIELDS)
 
 
 def _calibrate(out: Path, case: Path, ecg: Path, config: RunConfig) -> None:

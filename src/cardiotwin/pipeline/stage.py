@@ -85,17 +85,17 @@ def record_path(case: str | os.PathLike, name: str) -> Path:
     return Path(case) / PROVENANCE_DIR / f"{name}.json"
 
 
-def current_record(case: str | os.PathLike, name: str, inputs: dict[str, Path], config: dict) -> dict | None:
-    """The stage's record when it still matches its inputs, configuration, version and outputs, else None."""
+def current_record(case: str | os.PathLike, want: dict) -> dict | None:
+    """The stage's record when it still matches ``want`` (:func:`_expected`: its inputs,
+    configuration and version) and its outputs are present and unchanged, else None."""
     case = Path(case)
-    path = record_path(case, name)
+    path = record_path(case, want["stage"])
     if not path.is_file():
         return None
     try:
         record = json.loads(path.read_text())
     except json.JSONDecodeError:
         return None  # a damaged record is no record: the stage reruns
-    want = _expected(case, name, inputs, config)
     if any(record.get(k) != want[k] for k in ("version", "config_sha256")):
         return None
     if {r: v["sha256"] for r, v in record.get("inputs", {}).items()} != {r: v["sha256"] for r, v in want["inputs"].items()}:
@@ -115,11 +115,11 @@ def run_stage(case: str | os.PathLike, name: str, inputs: dict[str, Path], confi
     ``write(folder)``: writes the stage's outputs into ``folder`` (file names relative to it, as they
     will lie in the case folder; subfolders allowed)."""
     case = Path(case)
-    record = current_record(case, name, inputs, config)
+    expected = _expected(case, name, inputs, config)  # hashed before the stage runs: its inputs as read
+    record = current_record(case, expected)
     if record is not None:
         log(f"{name}: up to date, skipped")
         return StageRun(name, True, {rel: case / rel for rel in record["outputs"]}, record)
-    expected = _expected(case, name, inputs, config)  # hashed before the stage runs: its inputs as read
     staging = case / f".staging-{name}"
     shutil.rmtree(staging, ignore_errors=True)  # a killed earlier attempt
     staging.mkdir(parents=True)
