@@ -18,7 +18,7 @@ from cardiotwin.segmentation.infer import network_grid, sliding_window, to_input
 from cardiotwin.segmentation.postprocess import clean  # noqa: E402
 from cardiotwin.segmentation.synth import Source, SynthConfig, Synthesiser, _thick_slices, random_rotation  # noqa: E402
 from cardiotwin.segmentation.metrics import dice_per_class  # noqa: E402
-from cardiotwin.segmentation.train import TrainConfig, loss_fn, train  # noqa: E402
+from cardiotwin.segmentation.train import TrainConfig, export_weights, loss_fn, train  # noqa: E402
 from cardiotwin.segmentation.unet import UNet3D  # noqa: E402
 from cardiotwin.types import Image, LabelImage  # noqa: E402
 
@@ -128,6 +128,23 @@ def test_training_resumes_exactly_where_it_stopped(tmp_path):
         assert torch.allclose(a, b, atol=1e-6)
 
 
+def test_training_starts_from_exported_weights_when_the_checkpoint_is_lost(tmp_path):
+    cfg = TrainConfig(width=4, levels=2, checkpoint_every=1, synth=SynthConfig(patch=(16, 16, 16)))
+    source = [Source.from_labels("balls", ball_map())]
+    first = train(Synthesiser(source, cfg.synth, seed=1), tmp_path / "a.pt", cfg, iterations=2, log=lambda m: None)
+    weights = export_weights(tmp_path / "a.pt", tmp_path / "w.pt", {"training_hours": 0.5})
+    warm = train(Synthesiser(source, cfg.synth, seed=1), tmp_path / "b.pt", cfg, iterations=2, log=lambda m: None,
+                 init=weights)  # already at 2 iterations: nothing to do
+    assert warm.iteration == 2 and warm.seconds == 1800
+    for a, b in zip(warm.model.parameters(), first.model.parameters()):
+        assert torch.equal(a, b)
+    more = train(Synthesiser(source, cfg.synth, seed=1), tmp_path / "b.pt", cfg, iterations=3, log=lambda m: None)
+    assert more.iteration == 3  # resumed from b.pt, the warm start's checkpoint
+    with pytest.raises(ValueError, match="differs"):
+        train(Synthesiser(source, cfg.synth), tmp_path / "c.pt", dataclasses.replace(cfg, width=8), iterations=3,
+              log=lambda m: None, init=weights)
+
+
 class _Oracle(torch.nn.Module):
     """A stand-in network whose logits are the class given as the input's intensity x 10."""
 
@@ -183,6 +200,24 @@ def test_clean_keeps_one_piece_fills_holes_and_keeps_attached_veins():
     assert a[31, 31, 52] == lab.label("pulmonary_veins") and a[6, 51, 6] == 0
     assert report["junctions"]["mitral valve"] is True
     assert any("rv_blood not found" in w for w in report["warnings"])
+
+
+def test_clean_keeps_the_heart_not_a_larger_heart_like_blob_elsewhere():
+    """A whole-trunk image: a ventricle-like blob (LV blood in a myocardium shell, larger than the
+    true LV) away from the heart is dropped because the heart cluster holds more chambers."""
+    shape = (110, 60, 60)
+    labels = ball_map(shape)
+    arr = labels.array.copy()
+    arr[arr == lab.label("torso")] = 0
+    idx = np.indices(shape).transpose(1, 2, 3, 0)
+    arr[(np.linalg.norm(idx - [55, 30, 30], axis=-1) < 15) & (arr == 0)] = lab.label("lv_myocardium")
+    r = np.linalg.norm(idx - [20, 30, 30], axis=-1)
+    arr[r < 17] = lab.label("lv_myocardium")
+    arr[r < 13] = lab.label("lv_blood")  # 9 ml against the true LV's 7 ml
+    out, report = clean(labels.with_array(arr))
+    a = out.array
+    assert a[20, 30, 30] == 0 and a[55, 30, 30] == lab.label("lv_blood") and a[55, 30, 48] == lab.label("la_blood")
+    assert report["removed_ml"]["outside_the_heart"] > 15
 
 
 def test_bad_images_are_refused_with_reasons():

@@ -5,10 +5,11 @@ Training maps: phantom seeds ``--phantom-seeds`` (default 10-39) and the real MM
 each with rule-based walls and veins in an extended torso (cardiotwin.segmentation.sources).
 Held out for validation: phantom seeds 900-902 and MM-WHS ct_train_1005_label, drawn with a fixed
 seed (16 pairs). Prepared maps are cached in OUT/sources, the checkpoint is OUT/checkpoint.pt and
-every run resumes from it:
+every run resumes from it (``--init`` starts from exported weights when the checkpoint is lost):
 
     python training/train_segmenter.py --hours 1.5            # on 2 CPU cores, about 1700 it/h
     python training/train_segmenter.py --device cuda --hours 0.2
+    python training/train_segmenter.py --init src/cardiotwin/segmentation/weights/segmenter.pt --hours 2
     python training/train_segmenter.py --export               # write the shipped weights + model card
 
 The log (loss, validation Dice) goes to stdout and OUT/log.txt.
@@ -116,6 +117,9 @@ def main() -> None:
     ap.add_argument("--hours", type=float, default=1.0, help="stop this run after this long")
     ap.add_argument("--device", default="cpu", help="cpu or cuda: the network and the image synthesis run there")
     ap.add_argument("--threads", type=int, default=0, help="CPU threads (0: PyTorch's default)")
+    ap.add_argument("--init", type=Path, default=None,
+                    help="without a checkpoint, start from these exported weights (e.g. the shipped ones) instead of "
+                         "from scratch")
     ap.add_argument("--export", action="store_true", help="write the shipped weights from the checkpoint and exit")
     ap.add_argument("--weights-out", type=Path, default=WEIGHTS, help="where --export writes the weights")
     args = ap.parse_args()
@@ -150,7 +154,7 @@ def main() -> None:
 
     synth = Synthesiser(train_sources, seed=0, device=args.device)  # a resumed run restores its state
     state = train(synth, checkpoint, TrainConfig(), iterations=args.iterations, max_seconds=args.hours * 3600,
-                  validation=val, log=log, device=args.device)
+                  validation=val, log=log, device=args.device, init=args.init)
     log(f"stopped at iteration {state.iteration} ({state.seconds / 3600:.2f} h trained in all)")
 
 

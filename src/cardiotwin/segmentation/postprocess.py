@@ -1,5 +1,9 @@
 """Clean-up and quality control of a network's label map.
 
+* the heart found first: the face-connected cluster of cardiac labels holding the most distinct
+  chambers and arteries (at least ``MIN_STRUCTURE_ML`` each), the largest on a tie. Everything outside
+  it goes: on a whole-trunk image an undertrained network calls heart-like blobs elsewhere (a
+  kidney with its cortex, the stomach) ventricles, and such a blob can be larger than the true LV;
 * one connected piece per chamber, myocardium and artery (the largest; stray islands are the
   commonest network error), holes inside a structure filled;
 * pulmonary veins kept only where they reach the LA (up to four or more separate pieces), caval
@@ -28,6 +32,23 @@ ADULT_ML = {"lv_blood": (20.0, 350.0), "rv_blood": (20.0, 400.0), "la_blood": (1
             "ra_blood": (15.0, 300.0), "lv_myocardium": (50.0, 350.0)}
 TOUCH_MM = 3.0  # structures this close count as touching (a valve plane or a thin wall between them)
 MIN_PIECE_ML = 0.1  # smaller attached vein pieces are dropped
+MIN_STRUCTURE_ML = 1.0  # a structure counts towards a heart cluster's score from this volume
+
+
+def heart_cluster(arr: np.ndarray, spacing, voxel_ml: float) -> np.ndarray:
+    """Mask of the cluster of cardiac labels that is the heart (see the module docstring)."""
+    cardiac = np.isin(arr, lab.labels_of(SINGLE_PIECE + tuple(ATTACHED)))
+    if not cardiac.any():
+        return cardiac
+    comp, n = ndimage.label(cardiac)
+    comp = np.where(cardiac, comp, 0)
+    present = np.zeros(n + 1, dtype=np.int64)
+    for name in SINGLE_PIECE:
+        present += np.bincount(comp[arr == lab.label(name)], minlength=n + 1) * voxel_ml >= MIN_STRUCTURE_ML
+    size = np.bincount(comp.ravel(), minlength=n + 1)
+    present[0], size[0] = -1, -1
+    best = int(np.lexsort((size, present))[-1])  # most structures, then the largest
+    return comp == best
 
 
 def _near(mask: np.ndarray, spacing, mm: float) -> np.ndarray:
@@ -40,6 +61,10 @@ def clean(labels: LabelImage) -> tuple[LabelImage, dict]:
     arr = labels.array.copy()
     ml = labels.voxel_volume_mm3 / 1000.0
     removed: dict[str, float] = {}
+    cardiac = np.isin(arr, lab.labels_of(SINGLE_PIECE + tuple(ATTACHED)))
+    outside = cardiac & ~heart_cluster(arr, labels.spacing, ml)
+    removed["outside_the_heart"] = round(float(outside.sum() * ml), 2)
+    arr[outside] = 0
     for name in SINGLE_PIECE:
         value = lab.label(name)
         mask = arr == value

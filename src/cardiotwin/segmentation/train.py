@@ -92,6 +92,25 @@ def load_checkpoint(path: Path, synth: Synthesiser, config: TrainConfig) -> Trai
     return state
 
 
+def warm_start(weights: Path, synth: Synthesiser, config: TrainConfig) -> TrainState:
+    """A state from shipped weights (``export_weights``) when the checkpoint is gone: the network,
+    its iteration count, time and last validation; a fresh optimiser (its moments rebuild within a
+    few hundred steps) and the synthesiser reseeded by the iteration, so no earlier draw repeats."""
+    ck = read_torch(weights)
+    state = new_state(config)
+    if ck["model_config"] != state.model.config:
+        raise ValueError(f"{weights}: network {ck['model_config']} differs from the training configuration "
+                         f"{state.model.config}")
+    state.model.load_state_dict(ck["model"])
+    meta = ck.get("metadata", {})
+    state.iteration = int(ck["iteration"])
+    state.seconds = float(meta.get("training_hours", 0.0)) * 3600
+    state.history = [meta["validation"]] if meta.get("validation") else []
+    synth.rng = np.random.default_rng(state.iteration)
+    synth.gen = torch.Generator().manual_seed(state.iteration)
+    return state
+
+
 def validate(model: UNet3D, pairs: list[tuple[torch.Tensor, torch.Tensor]]) -> dict[str, float]:
     """Median Dice per class over fixed held-out pairs."""
     model.eval()
@@ -107,10 +126,17 @@ def validate(model: UNet3D, pairs: list[tuple[torch.Tensor, torch.Tensor]]) -> d
 
 def train(synth: Synthesiser, checkpoint: Path, config: TrainConfig = TrainConfig(), iterations: int = 1000,
           max_seconds: float = float("inf"), validation: list | None = None,
-          log: Callable[[str], None] = print, device: str = "cpu") -> TrainState:
-    """Train (resuming from ``checkpoint`` when it exists) up to ``iterations`` in total or for
-    ``max_seconds`` of this run, whichever comes first; returns the final state (also checkpointed)."""
-    state = load_checkpoint(checkpoint, synth, config) if checkpoint.exists() else new_state(config)
+          log: Callable[[str], None] = print, device: str = "cpu", init: Path | None = None) -> TrainState:
+    """Train (resuming from ``checkpoint`` when it exists, else from the weights ``init`` when given)
+    up to ``iterations`` in total or for ``max_seconds`` of this run, whichever comes first; returns
+    the final state (also checkpointed)."""
+    if checkpoint.exists():
+        state = load_checkpoint(checkpoint, synth, config)
+    elif init is not None:
+        state = warm_start(init, synth, config)
+        log(f"started from the weights {init} (iteration {state.iteration}) with a fresh optimiser")
+    else:
+        state = new_state(config)
     if state.iteration:
         log(f"resumed at iteration {state.iteration} ({state.seconds / 3600:.2f} h trained)")
     start = time.perf_counter()
