@@ -48,3 +48,20 @@ def calibration_model(phantom_twin):
     cm = CalibrationModel(twin, coarse_edge_mm=2.0)
     cm.coarse
     return cm
+
+
+@pytest.fixture(scope="session")
+def phantom_case(tmp_path_factory):
+    """A complete `cardiotwin run` case folder (2 mm phantom seed 1, a real PTB record, a reduced
+    QRS-only calibration), built once per session (about 80 s on 2 cores): (folder, config, ecg, runs)."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real public data not found at {SHARED_DATA} (present in CI, absent on fresh machines)")
+    from cardiotwin.calibration.config import CalibrationConfig
+    from cardiotwin.pipeline.run import RunConfig, run_case
+
+    fast = CalibrationConfig(budget=8, stages=("QRS",), mapping_rounds=0, root_sites=0, coarse_edge_mm=None)
+    config = RunConfig(phantom_spacing_mm=2.0, edge_mm=2.0, calibration=fast)
+    ecg = SHARED_DATA / "ecg_ptbdb_s0010_re" / "s0010_re.hea"
+    case = tmp_path_factory.mktemp("run") / "case"
+    runs = run_case(case, phantom=1, ecg=ecg, config=config)
+    return case, config, ecg, runs

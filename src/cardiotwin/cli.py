@@ -77,8 +77,9 @@ def run(
 
     try:
         settings = RunConfig.from_toml(config) if config else RunConfig()
-        runs = run_case(out, image=image, labels=labels, phantom=phantom, ecg=ecg, config=settings,
-                        log=lambda msg: console.print(msg))
+        with console.status("starting") as status:
+            runs = run_case(out, image=image, labels=labels, phantom=phantom, ecg=ecg, config=settings,
+                            log=console.print, started=lambda name: status.update(f"[bold]{name}[/] running"))
     except CardiotwinError as exc:
         _fail(exc)
     done = [r.name for r in runs.values() if not r.skipped]
@@ -106,15 +107,23 @@ def cohort(
     except CardiotwinError as exc:
         _fail(exc)
 
-    def report(result: dict) -> None:
-        what = (f"done in {result['seconds']:.0f} s" if result["status"] == "done"
-                else f"[red]failed[/] in {result['stage']}: {result['error']}")
-        console.print(f"{result['id']}: {what}")
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    results = run_cohort(cases, out, scheduler=scheduler, workers=workers, progress=report)
-    summary = write_cohort_summary(results, out / "cohort_summary.csv")
+    with Progress(TextColumn("cases"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console) as bar:
+        task = bar.add_task("cases", total=len(cases))
+
+        def report(result: dict) -> None:
+            what = (f"done in {result['seconds']:.0f} s" if result["status"] == "done"
+                    else f"[red]failed[/] in {result['stage']}: {result['error']}")
+            bar.console.print(f"{result['id']}: {what}")
+            bar.advance(task)
+
+        results = run_cohort(cases, out, scheduler=scheduler, workers=workers, progress=report)
+    summary = write_cohort_summary([r["summary"] for r in results], out / "cohort_summary.csv")
     failed = sum(r["status"] == "failed" for r in results)
-    console.print(f"{len(results) - failed} done, {failed} failed; summary {summary}")
+    console.print(f"{len(results) - failed} done, {failed} failed; summary {summary} and "
+                  f"{summary.with_suffix('.html')}")
     if failed:
         raise typer.Exit(code=1)
 
@@ -391,7 +400,7 @@ def calibrate(
         with console.status(f"calibrating ({method.value})"):
             result = run(twin, read_ecg(ecg_path), method=method.value, budget=budget, seed=seed, gain=gain.value,
                          pose=pose, **(REFINEMENT if refine else {}))
-            paths = list(write_result(result, out).values())
+            paths = list(write_result(result, out, twin=twin).values())
     except CardiotwinError as exc:
         _fail(exc)
     table = Table(title=f"fit (median QRS r = {result.median_correlation('QRS'):.3f})")

@@ -10,7 +10,11 @@ folder lay it out the same way). No stage writes a file that another stage wrote
 * lead fields: :data:`LEAD_FIELDS`;
 * a simulated beat, in :data:`SIMULATION_DIR`: :data:`HEART_EP`, :data:`EP_SUMMARY`, :data:`ECG_CSV`;
 * calibration: :data:`PARAMETERS`, :data:`CALIBRATION`, :data:`FITTED_ECG`, :data:`MEASURED_BEAT`,
-  :data:`OVERLAY`.
+  :data:`OVERLAY`, and the calibrated twin's beat (:data:`HEART_EP`, :data:`EP_SUMMARY`).
+
+``cardiotwin run`` adds, in one case folder: :data:`PHANTOM_DIR` (a synthetic patient's image and
+labels), :data:`SEGMENTATION_DIR` (labels and :data:`SEGMENTATION_REPORT`), :data:`CALIBRATION_DIR`,
+:data:`REPORT` (with its pictures ``report_*.png``) and :data:`PROVENANCE_DIR` (one record per stage).
 """
 
 LABELS_WALLS = "labels_walls.nii.gz"
@@ -31,6 +35,13 @@ FITTED_ECG = "fitted_ecg.csv"
 MEASURED_BEAT = "measured_beat.csv"
 OVERLAY = "overlay.png"
 BUILD_REPORT = "build_report.json"
+PHANTOM_DIR = "phantom"
+SEGMENTATION_DIR = "segmentation"
+SEGMENTATION_LABELS = "labels.nii.gz"
+SEGMENTATION_REPORT = "segmentation.json"
+CALIBRATION_DIR = "calibration"
+PROVENANCE_DIR = "provenance"
+REPORT = "report.html"
 
 
 def opencarp_base(mesh_file: str) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import json
 import os
 import time
 import traceback
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from cardiotwin import fields as F
 from cardiotwin.errors import InputError, InputFileNotFoundError
 from cardiotwin.io.atomic import write_json_atomic
 from cardiotwin.pipeline.run import RunConfig, run_case
@@ -87,7 +89,9 @@ def _number(text: str):
 
 
 def run_one(case: Case, out: str | os.PathLike) -> dict:
-    """Run one case; never raises: a failure is returned (and written) with its stage and traceback."""
+    """Run one case; never raises: a failure is returned (and written) with its stage and traceback.
+    The result's ``summary`` is the case's row of the cohort summary (:func:`case_summary`), read on
+    the worker, beside the case's files."""
     folder = Path(out) / case.id
     folder.mkdir(parents=True, exist_ok=True)
     (folder / FAILURE).unlink(missing_ok=True)
@@ -100,10 +104,11 @@ def run_one(case: Case, out: str | os.PathLike) -> dict:
                    "error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc(),
                    "seconds": round(time.perf_counter() - start, 2)}
         write_json_atomic(folder / FAILURE, failure)
-        return failure
-    return {"id": case.id, "status": "done", "seconds": round(time.perf_counter() - start, 2),
+        return {**failure, "summary": case_summary(folder, failure)}
+    done = {"id": case.id, "status": "done", "seconds": round(time.perf_counter() - start, 2),
             "stage_seconds": {n: r.record.get("seconds") for n, r in runs.items()},
             "skipped": [n for n, r in runs.items() if r.skipped]}
+    return {**done, "summary": case_summary(folder, done)}
 
 
 def run_cohort(cases: list[Case], out: str | os.PathLike, scheduler: str | None = None, workers: int = 1,
@@ -128,3 +133,36 @@ def run_cohort(cases: list[Case], out: str | os.PathLike, scheduler: str | None 
         if cluster is not None:
             cluster.close()
     return [results[c.id] for c in cases]
+
+
+SUMMARY_VOLUMES = ("lv_blood", "rv_blood", "la_blood", "ra_blood", "lv_myocardium")
+
+
+def case_summary(folder: str | os.PathLike, result: dict) -> dict:
+    """One row of the cohort summary: ``result`` (:func:`run_one`'s) with the case's chamber
+    volumes (ml, from the labels), heart-mesh quality, median per-lead correlation per wave and
+    calibrated scalar parameters, read from the case folder; absent where a stage did not run."""
+    folder = Path(folder)
+
+    def read(rel: str) -> dict:
+        p = folder / rel
+        return json.loads(p.read_text()) if p.is_file() else {}
+
+    mesh = read(F.MESH_REPORT)
+    volumes = {**{k: v.get("labels_ml") for k, v in mesh.get("torso_mesh", {}).get("volumes", {}).items()},
+               **{k: v.get("labels_ml") for k, v in mesh.get("heart_mesh", {}).get("volumes", {}).items()}}
+    if not volumes:  # a label map without a torso mesh: the segmentation's table
+        volumes = read(f"{F.SEGMENTATION_DIR}/{F.SEGMENTATION_REPORT}").get("volumes_ml", {})
+    quality = mesh.get("heart_mesh", {}).get("quality", {})
+    cal = read(f"{F.CALIBRATION_DIR}/{F.CALIBRATION}")
+    row = {"id": result["id"], "status": result["status"], "seconds": result.get("seconds"),
+           "failed_stage": result.get("stage"), "error": result.get("error")}
+    row.update({f"{v}_ml": volumes.get(v) for v in SUMMARY_VOLUMES})
+    row.update({"heart_nodes": quality.get("nodes"), "heart_tets": quality.get("tets"),
+                "min_dihedral_deg": quality.get("dihedral_deg", {}).get("min"),
+                "median_radius_ratio": quality.get("radius_ratio", {}).get("median")})
+    row.update({f"{w}_median_r": r for w, r in cal.get("median_correlation", {}).items()
+                if w in cal.get("stages", [])})
+    row.update({k: v for k, v in cal.get("parameters", {}).items() if isinstance(v, (int, float))})
+    row.update({f"{s}_s": t for s, t in result.get("stage_seconds", {}).items()})
+    return row

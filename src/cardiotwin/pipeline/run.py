@@ -8,7 +8,8 @@ out by :mod:`cardiotwin.fields`:
 3. ``anatomy``: walls, valves, vein stumps, landmarks, heart and torso meshes;
 4. ``fibres``: universal coordinates, fibres and conduction fields on the heart (``heart.vtu``);
 5. ``lead_fields``: the electrodes' lead fields (``leadfields.npz``);
-6. ``calibration`` (with an ECG): the parameters fitted to it in ``calibration/``.
+6. ``calibration`` (with an ECG): the parameters fitted to it and the calibrated beat in ``calibration/``;
+7. ``report``: ``report.html``, one self-contained page of the case (:mod:`cardiotwin.report.case_report`).
 
 Each stage reads only files an earlier stage (or the user) wrote, so its record's input hashes chain
 the stages: a changed input or setting reruns that stage and those after it, nothing before.
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from importlib import resources
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,16 +28,14 @@ from typing import Callable
 from cardiotwin import fields as F
 from cardiotwin.calibration.config import CalibrationConfig
 from cardiotwin.errors import InputError, InputFileNotFoundError
-from cardiotwin.pipeline.stage import StageRun, run_stage
+from cardiotwin.pipeline.stage import StageRun, record_path, run_stage
+from cardiotwin.report.case_report import viz_missing
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
 
-PHANTOM_DIR = "phantom"
-SEGMENTATION_DIR = "segmentation"
-CALIBRATION_DIR = "calibration"
 
 
 @dataclass(frozen=True)
@@ -73,8 +73,10 @@ class RunConfig:
 def run_case(case: str | os.PathLike, *, image: str | os.PathLike | None = None,
              labels: str | os.PathLike | None = None, phantom: int | None = None,
              ecg: str | os.PathLike | None = None, config: RunConfig = RunConfig(),
-             log: Callable[[str], None] = lambda msg: None) -> dict[str, StageRun]:
-    """Run (or resume) the pipeline of one case; returns each stage's :class:`StageRun`."""
+             log: Callable[[str], None] = lambda msg: None,
+             started: Callable[[str], None] = lambda name: None) -> dict[str, StageRun]:
+    """Run (or resume) the pipeline of one case; returns each stage's :class:`StageRun`. ``log`` and
+    ``started`` are passed to :func:`~cardiotwin.pipeline.stage.run_stage`."""
     if sum(x is not None for x in (image, labels, phantom)) == 0:
         raise InputError("give the case an image, a label map or a phantom seed")
     if phantom is not None and (image is not None or labels is not None):
@@ -84,16 +86,18 @@ def run_case(case: str | os.PathLike, *, image: str | os.PathLike | None = None,
     runs: dict[str, StageRun] = {}
 
     def stage(name, inputs, settings, write):
-        runs[name] = run_stage(case, name, inputs, settings, write, log)
+        runs[name] = run_stage(case, name, inputs, settings, write, log, started)
 
     if phantom is not None:
         stage("phantom", {}, {"seed": phantom, "spacing_mm": config.phantom_spacing_mm, "modality": config.modality},
               lambda out: _phantom(out, phantom, config))
-        image, labels = case / PHANTOM_DIR / "image.nii.gz", case / PHANTOM_DIR / "labels.nii.gz"
+        image, labels = case / F.PHANTOM_DIR / "image.nii.gz", case / F.PHANTOM_DIR / "labels.nii.gz"
     image = None if image is None else Path(image)
     if labels is None:
-        stage("segment", {"image": image}, {"modality": config.modality}, lambda out: _segment(out, image, config))
-        labels = case / SEGMENTATION_DIR / "labels.nii.gz"
+        weights = Path(str(resources.files("cardiotwin.segmentation") / "weights" / "segmenter.pt"))
+        stage("segment", {"image": image, "weights": weights}, {"modality": config.modality},
+              lambda out: _segment(out, image, config))
+        labels = case / F.SEGMENTATION_DIR / F.SEGMENTATION_LABELS
     labels = Path(labels)
     inputs = {"labels": labels, **({"image": image} if image is not None else {})}
     stage("anatomy", inputs, {"edge_mm": config.edge_mm, "label_convention": config.label_convention},
@@ -107,6 +111,13 @@ def run_case(case: str | os.PathLike, *, image: str | os.PathLike | None = None,
         stage("calibration", {"ecg": ecg, **{k: case / f for k, f in (("heart", F.HEART), ("torso", F.TORSO),
                                                                         ("lead_fields", F.LEAD_FIELDS))}},
               config.calibration.as_dict(), lambda out: _calibrate(out, case, ecg, config))
+    sources = {"image": image, "labels": labels, **{k: case / f for k, f in (
+        ("walls", F.LABELS_WALLS), ("mesh_report", F.MESH_REPORT), ("heart", F.HEART), ("torso", F.TORSO))}}
+    if ecg is not None:
+        sources["calibration"] = case / F.CALIBRATION_DIR
+    records = {f"record_{n}": record_path(case, n) for n in runs}
+    stage("report", {k: v for k, v in {**sources, **records}.items() if v is not None},
+          {"pictures": viz_missing() is None}, lambda out: _report(out, case, image, labels))
     return runs
 
 
@@ -118,7 +129,7 @@ def _phantom(out: Path, seed: int, config: RunConfig) -> None:
     from cardiotwin.phantom import generate_phantom
 
     write_phantom(generate_phantom(seed=seed, spacing=config.phantom_spacing_mm, modality=config.modality),
-                  out / PHANTOM_DIR)
+                  out / F.PHANTOM_DIR)
 
 
 def _segment(out: Path, image: Path, config: RunConfig) -> None:
@@ -126,8 +137,8 @@ def _segment(out: Path, image: Path, config: RunConfig) -> None:
     from cardiotwin.segmentation import segment
 
     result = segment(read_image(image), modality=config.modality)
-    write_image(result.labels, out / SEGMENTATION_DIR / "labels.nii.gz")
-    write_json_atomic(out / SEGMENTATION_DIR / "segmentation.json", result.report)
+    write_image(result.labels, out / F.SEGMENTATION_DIR / F.SEGMENTATION_LABELS)
+    write_json_atomic(out / F.SEGMENTATION_DIR / F.SEGMENTATION_REPORT, result.report)
 
 
 def _anatomy(out: Path, labels: Path, image: Path | None, config: RunConfig) -> None:
@@ -170,4 +181,12 @@ def _calibrate(out: Path, case: Path, ecg: Path, config: RunConfig) -> None:
     twin = read_twin(case)
     if twin.lead_fields is None:
         raise InputError(f"the lead fields in {case} were not made for its heart and torso")
-    write_result(calibrate(twin, read_ecg(ecg), config.calibration), out / CALIBRATION_DIR)
+    write_result(calibrate(twin, read_ecg(ecg), config.calibration), out / F.CALIBRATION_DIR, twin=twin)
+
+
+def _report(out: Path, case: Path, image: Path | None, labels: Path) -> None:
+    from cardiotwin.io import write_text_atomic
+    from cardiotwin.report.case_report import CaseFiles, draw_pictures, report_html
+
+    files = CaseFiles(case, image, labels)
+    write_text_atomic(out / F.REPORT, report_html(files, draw_pictures(files, out), f"case {case.name}"))

@@ -23,10 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from cardiotwin import fields as F
 from cardiotwin.errors import InputError, InputFileNotFoundError
 from cardiotwin.io.atomic import write_json_atomic
 
-PROVENANCE_DIR = "provenance"
 _CHUNK = 1 << 20
 
 
@@ -82,7 +82,7 @@ def _expected(case: Path, name: str, inputs: dict[str, Path], config: dict) -> d
 
 
 def record_path(case: str | os.PathLike, name: str) -> Path:
-    return Path(case) / PROVENANCE_DIR / f"{name}.json"
+    return Path(case) / F.PROVENANCE_DIR / f"{name}.json"
 
 
 def current_record(case: str | os.PathLike, want: dict) -> dict | None:
@@ -108,18 +108,21 @@ def current_record(case: str | os.PathLike, want: dict) -> dict | None:
 
 
 def run_stage(case: str | os.PathLike, name: str, inputs: dict[str, Path], config: dict,
-              write: Callable[[Path], None], log: Callable[[str], None] = lambda msg: None) -> StageRun:
+              write: Callable[[Path], None], log: Callable[[str], None] = lambda msg: None,
+              started: Callable[[str], None] = lambda name: None) -> StageRun:
     """Run stage ``name`` of the case folder unless its record matches (see the module docstring).
 
     ``inputs``: the files (or folders) it reads, by role; ``config``: its settings (JSON-able);
     ``write(folder)``: writes the stage's outputs into ``folder`` (file names relative to it, as they
-    will lie in the case folder; subfolders allowed)."""
+    will lie in the case folder; subfolders allowed); ``log`` gets a line when the stage is skipped
+    or done, ``started`` the stage's name when it starts to run (for a progress display)."""
     case = Path(case)
     expected = _expected(case, name, inputs, config)  # hashed before the stage runs: its inputs as read
     record = current_record(case, expected)
     if record is not None:
         log(f"{name}: up to date, skipped")
         return StageRun(name, True, {rel: case / rel for rel in record["outputs"]}, record)
+    started(name)
     staging = case / f".staging-{name}"
     shutil.rmtree(staging, ignore_errors=True)  # a killed earlier attempt
     staging.mkdir(parents=True)
