@@ -26,7 +26,7 @@ from scipy import ndimage
 from cardiotwin import labels as lab
 from cardiotwin.anatomy.checks import check_heart_labels
 from cardiotwin.anatomy.resample import check_spacing, resample_isotropic
-from cardiotwin.anatomy.veins import place_veins
+from cardiotwin.anatomy.veins import OUTFLOW_RULES, place_veins
 from cardiotwin.anatomy.voxels import geodesic_distance, label_windows, touching, window
 from cardiotwin.types import LabelImage
 
@@ -267,7 +267,8 @@ def build_walls(labels: LabelImage, thickness_mm: Mapping[str, float] | None = N
 
     Steps: validate the chambers (:func:`check_heart_labels`), resample to isotropic voxels
     (:func:`resample_isotropic`; ``spacing_mm`` default: the finest spacing, or 1 mm for maps
-    coarser than ``MAX_WALL_SPACING_MM``), place missing valve planes, with ``veins`` place the missing
+    coarser than ``MAX_WALL_SPACING_MM``), place a pulmonary-artery stump on the RV outflow if the
+    artery is missing (:data:`cardiotwin.anatomy.veins.OUTFLOW_RULES`), place missing valve planes, with ``veins`` place the missing
     pulmonary-vein and caval stumps (:func:`cardiotwin.anatomy.veins.place_veins`), cut vessels to ``vessel_lengths_mm``
     (``None``: keep them whole), grow the missing walls. Returns the new label map and a report.
     """
@@ -281,10 +282,11 @@ def build_walls(labels: LabelImage, thickness_mm: Mapping[str, float] | None = N
     arr = iso.array.astype(np.int16, copy=True)
     spacing = iso.spacing
     report: dict = {"repairs": repairs}
+    report["outflow"] = place_veins(arr, spacing, iso.direction, rules=OUTFLOW_RULES)  # a missed pulmonary artery
     report["valves"] = place_valves(arr, spacing, valve_thickness_mm)
     if veins:
         report["veins"] = place_veins(arr, spacing, iso.direction)
-    for info in (*report["valves"].values(), *report.get("veins", {}).values()):
+    for info in (*report["outflow"].values(), *report["valves"].values(), *report.get("veins", {}).values()):
         for key in ("center_mm", "ostium_mm", "point_mm"):  # index-aligned mm -> physical (LPS) mm
             if key in info:
                 info[key] = iso.index_to_physical(np.asarray(info[key]) / spacing).round(3).tolist()

@@ -133,6 +133,8 @@ def warnings_of(files: CaseFiles) -> list[str]:
     out += [f"segmentation: {w}" for w in (seg or {}).get("warnings", [])]
     mesh = files.json(F.MESH_REPORT) or {}
     out += [f"walls: {r}" for r in mesh.get("walls", {}).get("repairs", [])]
+    out += [f"anatomy: {name.replace('_', ' ')} not in the labels, {info['status']} ({info.get('method', '')})"
+            for name, info in mesh.get("walls", {}).get("outflow", {}).items() if info.get("observed") is False]
     for part in ("heart_mesh", "torso_mesh"):
         q = mesh.get(part, {}).get("quality", {})
         if q.get("inverted") or q.get("zero_volume"):
