@@ -7,7 +7,7 @@ Figures (one line each; JSON to benchmarks/results/cohort.json), on this machine
   the default settings: wall time per stage and in all (target < 15 min); the second run (every
   stage skipped, target < 10 s); the cache's overhead (hashing inputs and outputs, moving files,
   records: the case's wall time less its stages' own time; target < 2 % of the case).
-* **cohort throughput**: phantom seeds 3-5 at 2 mm with a reduced calibration (``COHORT_TOML``)
+* **cohort throughput**: phantom seeds 2, 3 and 5 at 1.5 mm with a reduced calibration (``COHORT_TOML``)
   plus one broken case (an unreadable label map), run by ``cardiotwin cohort`` with 1 and with 2
   workers, side by side with the peer's way, a bash loop of ``cardiotwin run`` one case after
   another: cases per hour, the engine's overhead (cohort wall time less the cases' own time, with 1
@@ -32,8 +32,10 @@ HERE = Path(__file__).resolve().parent
 DATA = HERE.parents[1] / "shared" / "data"
 RESULTS = HERE / "results" / "cohort.json"
 ECG = DATA / "ecg_ptbdb_s0010_re" / "s0010_re.hea"
-COHORT_SEEDS = (3, 4, 5)
-COHORT_TOML = ('phantom_spacing_mm = 2.0\nedge_mm = 2.0\n[calibration]\nbudget = 16\nstages = ["QRS", "T"]\n'
+# seeds 2, 3, 5 at 1.5 mm: at 2 mm the 2.5 mm atrial walls of some seeds fall apart into pieces, and
+# seed 4's heart reaches the skin (a phantom fault, issue note), so its lead fields are refused
+COHORT_SEEDS = (2, 3, 5)
+COHORT_TOML = ('phantom_spacing_mm = 1.5\nedge_mm = 1.5\n[calibration]\nbudget = 16\nstages = ["QRS", "T"]\n'
                "mapping_rounds = 0\nroot_sites = 0\n")
 CLI = [sys.executable, "-c", "from cardiotwin.cli import app; app()"]
 
@@ -97,10 +99,10 @@ def cohort(work: Path) -> dict:
     script = "; ".join(f"{' '.join(CLI[:2])} '{CLI[2]}' run --phantom {s} --ecg {ECG} --out {loop}/p{s} "
                        f"--config {config} > /dev/null" for s in COHORT_SEEDS)
     start = time.perf_counter()
-    subprocess.run(["bash", "-c", script], check=True)
+    status = subprocess.run(["bash", "-c", script]).returncode
     loop_s = time.perf_counter() - start
     line("peer (bash loop of cardiotwin run): 3 cases, wall time", f"{loop_s:.0f}", "s",
-         cases_per_hour=round(3600 * n / loop_s, 1))
+         cases_per_hour=round(3600 * n / loop_s, 1), exit_status=status)
     out["bash_loop"] = {"wall_s": loop_s, "cases_per_hour": 3600 * n / loop_s}
     for workers in (1, 2):
         target = work / f"cohort_{workers}"

@@ -253,6 +253,11 @@ class SinusRhythmModel:
         sa = a.local(np.array([self.sinus_node]))
         first = a.solver.solve_batch(a.fibres, velocities, [sa] * len(params), None, a.sheets, a.regions)
         ra, la = a.local(self.bridges[:, 0]), a.local(self.bridges[:, 1])
+        if not np.isfinite(first[:, ra]).all():
+            raise AnatomyError(
+                "the sinus node's wave cannot reach the interatrial connections: the RA wall mesh is in "
+                "disconnected pieces (see components in mesh_report.json). Atrial walls are about 2.5 mm thick, "
+                "so build the label map and mesh at 1 mm (--edge-mm 1, a label map of at most 1.25 mm)")
         gap = np.linalg.norm(self.mesh.points[self.bridges[:, 0]] - self.mesh.points[self.bridges[:, 1]], axis=1)
         sources = [np.concatenate([sa, la])] * len(params)
         starts = [np.concatenate([[0.0], first[k, ra] + gap / (p.cv_atrial_fibre * p.atrial_bundle_factor)])

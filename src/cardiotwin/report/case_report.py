@@ -135,6 +135,10 @@ def warnings_of(files: CaseFiles) -> list[str]:
     out += [f"walls: {r}" for r in mesh.get("walls", {}).get("repairs", [])]
     out += [f"anatomy: {name.replace('_', ' ')} not in the labels, {info['status']} ({info.get('method', '')})"
             for name, info in mesh.get("walls", {}).get("outflow", {}).items() if info.get("observed") is False]
+    for region, pieces in mesh.get("heart_mesh", {}).get("components", {}).items():
+        if pieces > 1 and not region.endswith("_valve"):
+            out.append(f"heart mesh: {region} is in {pieces} pieces (too thin for the mesh's edge length? "
+                       "atrial walls need about 1 mm)")
     for part in ("heart_mesh", "torso_mesh"):
         q = mesh.get(part, {}).get("quality", {})
         if q.get("inverted") or q.get("zero_volume"):
