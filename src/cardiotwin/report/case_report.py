@@ -85,9 +85,11 @@ def draw_pictures(files: CaseFiles, out: Path) -> dict[str, Path | str]:
             if heart.is_file() else "no twin heart (the fibres stage has not run)"
         drawers["fibres"] = (lambda p: plot_fibres(read_mesh(heart), p)) if heart.is_file() else drawers["meshes"]
         beat = cal / F.HEART_EP
-        drawers["activation"] = (lambda p: plot_field(read_mesh(beat), read_mesh(beat).point_data[F.ACTIVATION], p,
-                                                      "activation (ms)")) \
-            if beat.is_file() else "no calibrated beat (the case has no ECG, or calibration has not run)"
+        def activation(path: Path) -> Path:
+            mesh = read_mesh(beat)
+            return plot_field(mesh, mesh.point_data[F.ACTIVATION], path, "activation (ms)")
+        drawers["activation"] = activation if beat.is_file() else \
+            "no calibrated beat (the case has no ECG, or calibration has not run)"
     overlay = cal / F.OVERLAY
     pictures: dict[str, Path | str] = {}
     for name, how in drawers.items():
