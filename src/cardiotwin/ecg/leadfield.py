@@ -300,10 +300,14 @@ def heart_weights(
     start = time.perf_counter()
     element, coords, n_void = locate_in_torso(torso, heart.points)
     heartish = np.isin(torso.tags, list(HEART_TAGS) + lab.labels_of(lab.VESSEL_LUMENS + lab.VESSEL_WALLS))
-    overlap = float(heartish[element].mean()) if heartish.any() else float("nan")
+    # a node counts when its containing torso cell touches a heart or blood region: nodes on the
+    # heart's surface lie on an interface, and which side's cell contains them is a tie
+    touches = np.zeros(torso.n_points, dtype=bool)
+    touches[torso.cells[heartish]] = True
+    overlap = float(touches[torso.cells[element]].any(axis=1).mean()) if heartish.any() else float("nan")
     if heartish.any() and overlap < MIN_HEART_OVERLAP:
         raise AnatomyError(
-            f"only {100 * overlap:.0f} % of the heart-mesh nodes fall in the heart or blood regions of the torso "
+            f"only {100 * overlap:.0f} % of the heart-mesh nodes fall in or next to the heart or blood regions of the torso "
             "mesh: the two meshes are not registered (different frames or patients?)"
         )
     # Z at heart nodes: sum over the 4 vertices of the containing torso cell

@@ -8,7 +8,7 @@ from importlib import import_module
 
 _LAZY = {
     "atomic_path": "cardiotwin.io.atomic", "write_json_atomic": "cardiotwin.io.atomic",
-    "write_text_atomic": "cardiotwin.io.atomic",
+    "write_text_atomic": "cardiotwin.io.atomic", "read_json": "cardiotwin.io.atomic",
     "read_ecg": "cardiotwin.io.ecg", "write_ecg_csv": "cardiotwin.io.ecg", "write_ecg_wfdb": "cardiotwin.io.ecg",
     "convert_labels": "cardiotwin.io.image", "read_image": "cardiotwin.io.image", "read_labels": "cardiotwin.io.image",
     "write_dicom_series": "cardiotwin.io.image", "write_image": "cardiotwin.io.image",

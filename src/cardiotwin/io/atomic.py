@@ -57,3 +57,9 @@ def _to_builtin(obj: Any) -> Any:
     if isinstance(obj, Path):
         return str(obj)
     raise TypeError(f"cannot write {type(obj).__name__} as JSON")
+
+
+def read_json(path: str | os.PathLike) -> Any | None:
+    """The JSON document at ``path``, or None where there is no file (a stage that did not run)."""
+    p = Path(path)
+    return json.loads(p.read_text()) if p.is_file() else None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from cardiotwin import fields as F
 from cardiotwin import labels as lab
 from cardiotwin.io.atomic import write_json_atomic
 from cardiotwin.io.image import write_image
@@ -16,8 +17,8 @@ def write_phantom(phantom: Phantom, out_dir: str | os.PathLike) -> dict[str, Pat
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {
-        "image": write_image(phantom.image, out / "image.nii.gz"),
-        "labels": write_image(phantom.labels, out / "labels.nii.gz"),
+        "image": write_image(phantom.image, out / F.PHANTOM_IMAGE),
+        "labels": write_image(phantom.labels, out / F.PHANTOM_LABELS),
     }
     paths["metadata"] = write_json_atomic(out / "phantom.json", {
         "modality": phantom.modality,

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import json
 import os
 import time
 import traceback
@@ -23,7 +22,7 @@ from typing import Callable
 
 from cardiotwin import fields as F
 from cardiotwin.errors import InputError, InputFileNotFoundError
-from cardiotwin.io.atomic import write_json_atomic
+from cardiotwin.io.atomic import read_json, write_json_atomic
 from cardiotwin.pipeline.run import RunConfig, run_case
 
 SOURCES = ("image", "labels", "phantom")
@@ -145,8 +144,7 @@ def case_summary(folder: str | os.PathLike, result: dict) -> dict:
     folder = Path(folder)
 
     def read(rel: str) -> dict:
-        p = folder / rel
-        return json.loads(p.read_text()) if p.is_file() else {}
+        return read_json(folder / rel) or {}
 
     mesh = read(F.MESH_REPORT)
     volumes = {**{k: v.get("labels_ml") for k, v in mesh.get("torso_mesh", {}).get("volumes", {}).items()},

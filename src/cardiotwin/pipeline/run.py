@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from importlib import resources
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +29,7 @@ from cardiotwin.calibration.config import CalibrationConfig
 from cardiotwin.errors import InputError, InputFileNotFoundError
 from cardiotwin.pipeline.stage import StageRun, record_path, run_stage
 from cardiotwin.report.case_report import viz_missing
+from cardiotwin.segmentation.builtin import builtin_weights
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -91,10 +91,10 @@ def run_case(case: str | os.PathLike, *, image: str | os.PathLike | None = None,
     if phantom is not None:
         stage("phantom", {}, {"seed": phantom, "spacing_mm": config.phantom_spacing_mm, "modality": config.modality},
               lambda out: _phantom(out, phantom, config))
-        image, labels = case / F.PHANTOM_DIR / "image.nii.gz", case / F.PHANTOM_DIR / "labels.nii.gz"
+        image, labels = case / F.PHANTOM_DIR / F.PHANTOM_IMAGE, case / F.PHANTOM_DIR / F.PHANTOM_LABELS
     image = None if image is None else Path(image)
     if labels is None:
-        weights = Path(str(resources.files("cardiotwin.segmentation") / "weights" / "segmenter.pt"))
+        weights = builtin_weights()
         stage("segment", {"image": image, "weights": weights}, {"modality": config.modality},
               lambda out: _segment(out, image, config))
         labels = case / F.SEGMENTATION_DIR / F.SEGMENTATION_LABELS

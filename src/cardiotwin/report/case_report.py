@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Callable
 
 from cardiotwin import fields as F
+from cardiotwin.io.atomic import read_json
 
 PICTURES = {"slices": "Image and labels", "meshes": "Heart in the torso", "fibres": "Fibres",
             "activation": "Calibrated activation times", "ecg": "Measured and fitted 12-lead ECG"}
@@ -40,8 +41,7 @@ class CaseFiles:
     labels: Path | None = None
 
     def json(self, rel: str) -> dict | None:
-        p = self.case / rel
-        return json.loads(p.read_text()) if p.is_file() else None
+        return read_json(self.case / rel)
 
 
 def viz_missing() -> str | None:

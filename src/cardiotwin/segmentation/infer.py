@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Callable
 
@@ -24,6 +23,7 @@ import torch.nn.functional as F
 from cardiotwin.errors import InputFileNotFoundError, InvalidImageError
 from cardiotwin.io.checkpoint import read_torch
 from cardiotwin.io.image import from_sitk, to_sitk
+from cardiotwin.segmentation.builtin import builtin_weights
 from cardiotwin.segmentation.classes import CLASSES
 from cardiotwin.segmentation.normalise import normalise
 from cardiotwin.segmentation.unet import UNet3D
@@ -32,7 +32,6 @@ from cardiotwin.types import Image
 WINDOW = 96
 OVERLAP = 0.5
 MAX_NETWORK_VOXELS = 40_000_000  # ~680 mm cube at 2 mm: a whole trunk; 11 classes x 4 bytes = 1.8 GB
-BUILTIN_WEIGHTS = "segmenter.pt"
 
 
 @dataclass
@@ -48,7 +47,7 @@ class Segmenter:
     def load(cls, path: str | Path | None = None, device: str = "cpu") -> "Segmenter":
         """The shipped weights (``path=None``) or a file written by ``export_weights``."""
         if path is None:
-            path = Path(str(resources.files("cardiotwin.segmentation") / "weights" / BUILTIN_WEIGHTS))
+            path = builtin_weights()
             if not path.is_file():
                 raise InputFileNotFoundError(
                     f"the built-in segmenter's weights are not installed ({path}): they are still being trained "
