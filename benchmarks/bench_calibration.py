@@ -204,13 +204,22 @@ def real(cm: CalibrationModel, budget: int, gain: str, pose: bool, only: list[st
                "qrs_loss": float(res.fits["QRS"].loss[0]), "median_t_corr": res.median_correlation("T"),
                "median_p_corr": res.median_correlation("P") if "P" in res.fits else None,
                "heart_rotation_deg": None if res.rotation_deg is None else res.rotation_deg.round(1).tolist(),
-               "time_s": res.timings["total"], "n_simulations": res.n_simulations}
+               "time_s": res.timings["total"], "stage_time_s": res.timings, "n_simulations": res.n_simulations,
+               "beat_nrmse": float(res.fits["beat"].nrmse[0]), "gain_per_lead": res.gain,
+               "global_gain": res.global_gain, "features": res.features}
         rows.append(row)
         f = beat.fiducials
         print(f"real {name}: {beat.n_used} beats, QRS {f.qrs_off_ms - f.qrs_on_ms:.0f} ms, P {'yes' if f.has_p else 'no'}; "
               f"median r QRS {row['median_qrs_corr']:.3f} T {row['median_t_corr']:.3f}"
               + (f" P {row['median_p_corr']:.3f}" if row["median_p_corr"] is not None else "")
               + (f", heart rotated {row['heart_rotation_deg']} deg" if pose else "") + f" ({row['time_s']:.0f} s)")
+        err = res.features.get("error", {})
+        ms = lambda k: "--" if err.get(k) is None else f"{err[k]:+.0f}"  # noqa: E731
+        print(f"  one scale: whole-beat NRMSE {row['beat_nrmse']:.2f}, native global gain {row['global_gain']:.2f}, "
+              f"gain per lead {min(res.gain.values()):.2f}-{max(res.gain.values()):.2f}; feature errors (fitted - "
+              f"measured): PR {ms('pr_ms')} ms, P {ms('p_ms')} ms, QRS {ms('qrs_ms')} ms, QT {ms('qt_ms')} ms, "
+              f"T peak {ms('t_peak_ms')} ms, R amplitude median |error| {err.get('r_amplitude_mV_median_abs', float('nan')):.2f} mV, "
+              f"T amplitude {err.get('t_amplitude_mV_median_abs', float('nan')):.2f} mV")
     return rows
 
 

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from cardiotwin.calibration import Mismatch, SearchSpace, Target, calibrate
+from cardiotwin.calibration.objective import BEAT
 from cardiotwin.pipeline.calibration_folder import write_result
 from cardiotwin.calibration.optimise import cmaes
 from cardiotwin.ecg.signal import Fiducials, preprocess
@@ -106,6 +107,27 @@ def test_mismatch_lead_in_admits_a_slow_start_and_compares_it(target):
     assert Mismatch(with_p, "QRS", lead_in_ms=40.0).lead_in_ms == pytest.approx(15.0)
     with pytest.raises(InvalidParameterError, match="lead_in_ms"):
         Mismatch(target, "QRS", lead_in_ms=-1.0)
+
+
+def test_one_scale_for_the_beat(target):
+    """The T window at the QRS's gain: a simulation whose T wave is 3x the patient's (QRS right) fits
+    the T window perfectly with a gain of its own (which would hide the error) and is penalised at
+    the beat's fixed gain; the whole-beat window spans QRS onset (no P) to T end."""
+    qrs_mis = Mismatch(target, "QRS", gain="lead", max_lag_ms=0.0)
+    t_free = Mismatch(target, "T", gain="lead", max_lag_ms=0.0)
+    seg_qrs = _segment(target, qrs_mis)
+    beat_gain = qrs_mis(seg_qrs).gain[0]
+    assert np.allclose(beat_gain, 1.0)
+    t_fixed = Mismatch(target, "T", gain="lead", max_lag_ms=0.0, fixed_gain=beat_gain)
+    tall_t = 3.0 * _segment(target, t_free)
+    assert t_free(tall_t).nrmse[0] < 1e-6  # its own gain 1/3 absorbs the error
+    assert t_fixed(tall_t).nrmse[0] == pytest.approx(2.0, rel=1e-6)  # |3m - m| / |m| per lead
+    assert np.allclose(t_fixed(tall_t).gain, beat_gain)
+    assert target.window_ms(BEAT) == (target.qrs_on_ms, target.fiducials.t_end_ms)
+    with pytest.raises(InvalidParameterError, match="fixed_gain"):
+        Mismatch(target, "T", fixed_gain=np.ones(5))
+    with pytest.raises(InvalidParameterError, match="fixed_gain"):
+        Mismatch(target, "T", fixed_gain=-np.ones(12))
 
 
 def test_mismatch_fixed_lag_and_windows(target):

@@ -1,5 +1,7 @@
 """The synthetic patient: anatomy in physiological ranges, closed chambers, orientation, intensities."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -151,3 +153,41 @@ def test_write_and_read_back(tmp_path):
 
     meta = json.loads(paths["metadata"].read_text())
     assert meta["params"]["seed"] == 3 and meta["volumes_ml"]["lv_blood"] > 0
+
+
+@pytest.mark.parametrize("seed", [4, 22])
+def test_heart_lies_inside_the_thorax(seed):
+    """Seeds whose drawn heart reached the skin (4: 0 mm deep; 22: too deep a heart for a shallow
+    chest) are placed behind the chest wall and in front of the spine. Measured on the painted 3 mm
+    labels with the torso painter's own depth; tolerance one voxel (the placement is measured on
+    its own 3 mm grid, offset from this one)."""
+    from cardiotwin.phantom import draw_patient, generate_phantom, place_heart, sample_params
+    from cardiotwin.phantom.placement import ANTERIOR_GAP_MM, POSTERIOR_GAP_MM
+    from cardiotwin.phantom.torso import CHEST_WALL, SPINE_RADIUS, spine_center, superellipse_radius
+
+    drawn = sample_params(seed)
+    placed, report = place_heart(drawn)
+    assert report["anterior_depth_mm"]["drawn"] < 1.0  # what the draw alone gave
+    assert placed == draw_patient(seed)
+    ph = generate_phantom(seed, 3.0)
+    p = ph.params
+    assert p == placed
+    xyz = np.argwhere(np.isin(ph.labels.array, lab.labels_of(lab.HEART))) * 3.0 + ph.labels.origin
+    front = xyz[xyz[:, 1] < 0]
+    rho = superellipse_radius(front[:, 0], front[:, 1], p.torso_semi_lr, p.torso_semi_ap, p.torso_exponent)
+    depth = ((1 - rho) * min(p.torso_semi_lr, p.torso_semi_ap)).min()
+    assert depth >= p.fat_thickness + CHEST_WALL + ANTERIOR_GAP_MM - 3.0, depth
+    assert xyz[:, 1].max() <= spine_center(p)[1] - SPINE_RADIUS - POSTERIOR_GAP_MM + 3.0
+    # the chest is deepened only as far as needed, and stays in the adult range (AP 20-30 cm)
+    assert p.torso_semi_ap >= drawn.torso_semi_ap and 2 * p.torso_semi_ap < 300.0
+    if seed == 22:
+        assert report["chest_deepened_mm"] > 0
+
+
+def test_a_heart_inside_the_thorax_is_not_moved():
+    from cardiotwin.phantom import place_heart, sample_params
+
+    drawn = sample_params(3)
+    deeper = dataclasses.replace(drawn, heart_offset=(drawn.heart_offset[0], drawn.heart_offset[1] + 5.0, 0.0))
+    placed, report = place_heart(deeper)
+    assert placed == deeper and report["heart_moved_posterior_mm"] == 0.0 and report["chest_deepened_mm"] == 0.0

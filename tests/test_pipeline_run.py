@@ -30,6 +30,12 @@ def test_run_case_makes_a_complete_folder_and_a_rerun_skips_every_stage(phantom_
     for name in (F.HEART_MESH, F.HEART, F.TORSO, F.LANDMARKS, F.LEAD_FIELDS, F.REPORT,
                  *(f"{F.CALIBRATION_DIR}/{f}" for f in (F.PARAMETERS, F.OVERLAY, F.HEART_EP))):
         assert (case / name).is_file(), name
+    # one beat, one scale: the fit reports a gain per lead (shared by P, QRS and T), the whole-beat
+    # NRMSE, the native global gain and the feature errors; fitted_ecg.csv holds the scaled beat
+    cal = json.loads((case / F.CALIBRATION_DIR / F.CALIBRATION).read_text())
+    assert set(cal["gain"]) == set(cal["leads"]) and all(g >= 0 for g in cal["gain"].values())
+    assert "beat" in cal["nrmse"] and cal["global_gain"] > 0
+    assert set(cal["features"]["error"]) >= {"pr_ms", "qrs_ms", "qt_ms", "t_peak_ms", "r_amplitude_mV"}
     start = time.perf_counter()
     again = run_case(case, phantom=1, ecg=ecg, config=config)
     print(f"second run {time.perf_counter() - start:.2f} s")

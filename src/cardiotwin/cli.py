@@ -376,9 +376,9 @@ def calibrate(
     method: Method = typer.Option(Method.cmaes, help="cmaes (global optimiser) or ml (neural network start + CMA-ES)"),
     budget: int = typer.Option(None, help="forward simulations for the QRS stage [1200]"),
     seed: int = typer.Option(0, help="random seed: the same seed gives the same result"),
-    gain: Gain = typer.Option(Gain.global_, help="amplitude scaling: one gain for all leads (relative lead "
-                              "amplitudes count), or one per lead (only shapes count: when the twin's anatomy or "
-                              "electrodes are not the patient's)"),
+    gain: Gain = typer.Option(Gain.lead, help="the beat's scale, set on the QRS and shared by P and T: one gain "
+                              "per lead (the twin's lead amplitudes need not be the patient's: anatomy, electrodes), "
+                              "or one gain for all leads (relative lead amplitudes count too)"),
     pose: bool = typer.Option(False, "--pose/--no-pose", help="also fit the heart's rotation in the torso (when the "
                               "twin's anatomy or torso is not the patient's)"),
     refine: bool = typer.Option(False, "--refine/--no-refine", help="finish the QRS fit on the 1 mm model: root "

@@ -38,12 +38,13 @@ from cardiotwin.errors import AnatomyError
 from cardiotwin.io.image import from_sitk, to_sitk
 from cardiotwin.phantom.generate import MARGIN
 from cardiotwin.phantom.heart import HeartModel
-from cardiotwin.phantom.params import PhantomParams, sample_params
+from cardiotwin.phantom.params import PhantomParams
+from cardiotwin.phantom.placement import draw_patient
 from cardiotwin.phantom.shapes import Grid
 from cardiotwin.phantom.torso import LUNG_CLEARANCE_MM, LUNG_SPLIT_MM, paint_torso, spine_center
 from cardiotwin.types import Image, LabelImage
 
-POPULATION_SEEDS = 200
+POPULATION_SEEDS = 64
 BELOW_HEART_MM = 200.0  # the phantom's abdomen reaches the iliac crests, where the LL electrode sits
 NOT_SEEN = 255  # class of torso voxels outside the CT's field of view
 VALVES = ("mitral_valve_center", "tricuspid_valve_center", "aortic_valve_center", "pulmonary_valve_center")
@@ -53,7 +54,7 @@ VALVES = ("mitral_valve_center", "tricuspid_valve_center", "aortic_valve_center"
 def population_torso() -> tuple[PhantomParams, np.ndarray]:
     """The phantom's mean torso (as :class:`PhantomParams`) and the mean (x, y) of its valve-centre
     centroid relative to the torso axis (mm), over ``POPULATION_SEEDS`` drawn patients."""
-    draws = [sample_params(seed) for seed in range(POPULATION_SEEDS)]
+    draws = [draw_patient(seed) for seed in range(POPULATION_SEEDS)]
     offsets = []
     for p in draws:
         heart = HeartModel(p, np.array([p.heart_offset[0], p.heart_offset[1], 0.0]), spine_center_xy=spine_center(p))

@@ -32,7 +32,7 @@ class CalibrationConfig:
     fine_budget: int = 0
     t_budget: int = 300
     p_budget: int = 120
-    gain: str = "global"
+    gain: str = "lead"
     pose: bool = False
     pose_budget: int = 120
     max_lag_ms: float = 10.0

@@ -29,16 +29,18 @@ record's lead-in agrees with it; with ``lead_in_ms = 0`` the window is the
 delineated QRS and the lag symmetric. The reported per-lead QRS correlations are always taken over
 the delineated QRS.
 
-**Amplitude.** Absolute amplitudes depend on the heart's size and position in the torso, the torso's
-conductivities and the electrode positions, none of which the twin knows exactly for a patient
-(and not at all when the anatomy is not the patient's). The simulated leads are therefore scaled by
-a least-squares gain before the RMSE is taken: ``gain="global"`` (default) uses one non-negative
-gain for all leads, which keeps the relative amplitudes of the leads (the direction of the heart
-vector, the R-wave progression) as information; ``gain="lead"`` gives every lead its own
-non-negative gain (only shapes count, as when the electrode positions are unknown; the RMSE is then
-normalised lead by lead, so a small limb lead weighs as much as a large precordial one, as in the
-correlation term);
-``gain="none"`` compares millivolts.
+**Amplitude: one beat, one scale.** Absolute amplitudes depend on the heart's size and position in
+the torso, the torso's conductivities and the electrode positions, none of which the twin knows
+exactly for a patient (and not at all when the anatomy is not the patient's). The simulated leads
+are therefore scaled by a least-squares gain before the RMSE is taken, and that scale belongs to
+the beat, not to a wave: it is fitted on the QRS (the largest, best-delineated wave) and then
+passed as ``fixed_gain`` to the T and P windows, so the twin's T/QRS and P/QRS amplitude ratios
+must be the patient's (a wave with its own gain would hide a T wave three times too tall).
+``gain="lead"`` (default) gives every lead its own non-negative gain (the lead amplitudes need not
+be the patient's: the RMSE is normalised lead by lead, so a small limb lead weighs as much as a
+large precordial one, as in the correlation term); ``gain="global"`` uses one gain for all leads,
+which keeps the relative amplitudes of the leads (the direction of the heart vector, the R-wave
+progression) as information; ``gain="none"`` compares millivolts.
 
 **Mismatch.** Over a window with leads l = 1..L (the leads present in the beat; absent or flat
 leads were excluded by ``preprocess`` and are skipped):
@@ -64,9 +66,12 @@ from cardiotwin.ecg.signal import Beat, Fiducials, preprocess
 from cardiotwin.errors import InputError, InvalidParameterError, InvalidSignalError, MissingLeadsError
 from cardiotwin.types import TWELVE_LEADS, Ecg
 
-__all__ = ["WINDOWS", "LEAD_IN_MS", "Target", "WindowFit", "Mismatch", "pearson"]
+__all__ = ["WINDOWS", "BEAT", "LEAD_IN_MS", "Target", "WindowFit", "Mismatch", "pearson"]
 
 WINDOWS = ("QRS", "T", "P")
+BEAT = "beat"
+"""The whole compared beat, P onset (QRS onset without a P wave) to T end: the window of the
+reported whole-beat NRMSE at the beat's one scale."""
 GAINS = ("global", "lead", "none")
 LEAD_IN_MS = 40.0
 """Lead-in of the calibration's QRS window (see the module docstring): a root may fire up to 30 ms
@@ -131,8 +136,11 @@ class Target:
 
     def window_ms(self, name: str) -> tuple[float, float]:
         """(start, stop) of a window in ms on the beat's axis."""
+        if name == BEAT:
+            fid = self.fiducials
+            return float(fid.p_on_ms if fid.has_p else fid.qrs_on_ms), float(fid.t_end_ms)
         if name not in WINDOWS:
-            raise InvalidParameterError(f"unknown window {name!r}; choose from {WINDOWS}")
+            raise InvalidParameterError(f"unknown window {name!r}; choose from {WINDOWS + (BEAT,)}")
         win = self.fiducials.windows[name]
         if win is None:
             raise InvalidSignalError(f"the beat has no {name} wave ({self.fiducials.note or 'not found'})")
@@ -178,9 +186,16 @@ class Mismatch:
     """
 
     def __init__(self, target: Target, window: str = "QRS", *, gain: str = "global", max_lag_ms: float = 10.0,
-                 lead_in_ms: float = 0.0, corr_weight: float = 1.0, rmse_weight: float = 1.0):
+                 lead_in_ms: float = 0.0, corr_weight: float = 1.0, rmse_weight: float = 1.0,
+                 fixed_gain: np.ndarray | None = None):
         if gain not in GAINS:
             raise InvalidParameterError(f"gain must be one of {GAINS}, got {gain!r}")
+        if fixed_gain is not None:
+            fixed_gain = np.asarray(fixed_gain, dtype=np.float64)
+            if fixed_gain.shape != (len(target.leads),) or not np.all(np.isfinite(fixed_gain)) or np.any(fixed_gain < 0):
+                raise InvalidParameterError(f"fixed_gain must be {len(target.leads)} finite gains >= 0 (one per lead "
+                                            f"of the target), got {fixed_gain}")
+        self.fixed_gain = fixed_gain
         if not (np.isfinite(max_lag_ms) and 0.0 <= max_lag_ms <= 100.0):
             raise InvalidParameterError(f"max_lag_ms must lie in [0, 100] ms, got {max_lag_ms}")
         if not (np.isfinite(lead_in_ms) and 0.0 <= lead_in_ms <= 100.0):
@@ -230,7 +245,11 @@ class Mismatch:
 
     def _gains(self, sxm: np.ndarray, sxx: np.ndarray) -> np.ndarray:
         """Least-squares amplitude gains, shaped like ``sxm`` (leads on axis 1), from the products
-        sum(s m) and sum(s s) of each simulated lead with the measured one and with itself."""
+        sum(s m) and sum(s s) of each simulated lead with the measured one and with itself; the
+        ``fixed_gain`` of the beat where one was given (the scale set on the QRS, kept for P and T)."""
+        if self.fixed_gain is not None:
+            shape = (1, len(self.fixed_gain)) + (1,) * (sxm.ndim - 2)
+            return np.broadcast_to(self.fixed_gain.reshape(shape), sxm.shape)
         if self.gain == "global":
             g = np.maximum(sxm.sum(axis=1, keepdims=True), 0.0) / np.maximum(sxx.sum(axis=1, keepdims=True), 1e-300)
             return np.broadcast_to(g, sxm.shape)

@@ -68,7 +68,8 @@ from typing import Callable
 import numpy as np
 
 from cardiotwin.calibration.config import CalibrationConfig
-from cardiotwin.calibration.objective import Mismatch, Target, WindowFit
+from cardiotwin.calibration.beat_features import beat_feature_errors
+from cardiotwin.calibration.objective import BEAT, Mismatch, Target, WindowFit
 from cardiotwin.calibration.refine import levenberg_marquardt, min_budget
 from cardiotwin.calibration.root_sites import root_site_search
 from cardiotwin.calibration.space import SearchSpace
@@ -248,6 +249,28 @@ class CalibrationResult:
     excluded_leads: dict[str, str] = field(default_factory=dict)
     activation: np.ndarray | None = None  # fine activation times (n,) ms, 0 = ventricular onset
     rotation_deg: np.ndarray | None = None  # fitted heart rotation vector in the torso (deg), if any
+    features: dict = field(default_factory=dict)  # intervals and amplitudes, fitted vs measured (.beat_features)
+
+    @property
+    def gain(self) -> dict[str, float]:
+        """The beat's one scale: each compared lead's gain (mV of the patient per mV of the twin),
+        set on the QRS and shared by the P and T waves (one value for all leads with ``gain="global"``)."""
+        return {l: float(g) for l, g in zip(self.fits["QRS"].leads, self.fits["QRS"].gain[0])}
+
+    @property
+    def global_gain(self) -> float:
+        """Least-squares single gain of the native (gain 1) beat onto the measured one over the whole
+        beat and all compared leads: how far the twin's own amplitudes are from the patient's."""
+        sim = self.fitted.select(self.measured.leads).signals
+        return float(max((sim * self.measured.signals).sum(), 0.0) / max((sim * sim).sum(), 1e-300))
+
+    def scaled(self) -> Ecg:
+        """The fitted beat at the beat's scale (what the overlay and ``fitted_ecg.csv`` show); a lead
+        left out of the fit takes the median gain of the others."""
+        g = self.gain
+        other = float(np.median(list(g.values())))
+        rows = [self.fitted.lead(l) * g.get(l, other) for l in self.fitted.leads]
+        return Ecg(np.stack(rows), self.fitted.fs, self.fitted.leads)
 
     def correlations(self, window: str = "QRS") -> dict[str, float]:
         return self.fits[window].per_lead(0)
@@ -263,7 +286,7 @@ class CalibrationResult:
             "median_correlation": {w: self.median_correlation(w) for w in self.fits},
             "loss": {w: float(f.loss[0]) for w, f in self.fits.items()},
             "nrmse": {w: float(f.nrmse[0]) for w, f in self.fits.items()},
-            "gain": {w: f.gain[0].tolist() for w, f in self.fits.items()},
+            "gain": self.gain, "global_gain": self.global_gain, "features": self.features,
             "lag_ms": self.lag_ms,
             "heart_rotation_deg": None if self.rotation_deg is None else self.rotation_deg.tolist(),
             "timings_s": self.timings, "n_simulations": self.n_simulations,
@@ -449,9 +472,9 @@ def _qrs_stage(cm, target, base, mismatch, budget, seed, counts, history, *, x0=
     return params, vent[0], prob
 
 
-def _t_stage(cm, target, params, vent, lag_ms, budget, seed, counts, history, gain, clock, w12=None):
+def _t_stage(cm, target, params, vent, lag_ms, budget, seed, counts, history, gain, beat_gain, clock, w12=None):
     space = SearchSpace.for_stage("T", params)
-    mis = Mismatch(target, "T", gain=gain, max_lag_ms=max(abs(lag_ms), 0.0) + 1.0)
+    mis = Mismatch(target, "T", gain=gain, max_lag_ms=max(abs(lag_ms), 0.0) + 1.0, fixed_gain=beat_gain)
     atrial, v_start = cm.atrial([params])
     at = cm.assemble(atrial, v_start, vent[None])
 
@@ -467,9 +490,9 @@ def _t_stage(cm, target, params, vent, lag_ms, budget, seed, counts, history, ga
     return space.to_params(run.x, params)
 
 
-def _p_stage(cm, target, params, vent, lag_ms, budget, seed, counts, history, gain, clock, w12=None):
+def _p_stage(cm, target, params, vent, lag_ms, budget, seed, counts, history, gain, beat_gain, clock, w12=None):
     space = SearchSpace.for_stage("P", params)
-    mis = Mismatch(target, "P", gain=gain, max_lag_ms=abs(lag_ms) + 1.0)
+    mis = Mismatch(target, "P", gain=gain, max_lag_ms=abs(lag_ms) + 1.0, fixed_gain=beat_gain)
     apd = cm.apd(params)
 
     def loss(xs):
@@ -496,12 +519,14 @@ def _fitted_ecg(cm: CalibrationModel, target: Target, params: EpParameters, vent
     return Ecg(seg[0], target.fs, TWELVE_LEADS), at[0]
 
 
-def _final_fits(target: Target, fitted: Ecg, windows, gain: str, lag_ms: float) -> dict[str, WindowFit]:
+def _final_fits(target: Target, fitted: Ecg, windows, gain: str, beat_gain: np.ndarray,
+                lag_ms: float) -> dict[str, WindowFit]:
+    """Each window's fit, and the whole beat's, at the beat's one scale ``beat_gain``."""
     out = {}
     sim = fitted.select(target.leads).signals
     fs = target.fs
-    for w in windows:
-        mis = Mismatch(target, w, gain=gain, max_lag_ms=0.0)
+    for w in (*windows, BEAT):
+        mis = Mismatch(target, w, gain=gain, max_lag_ms=0.0, fixed_gain=beat_gain)
         start = int(round((mis.offset + target.qrs_on_ms * fs / 1000.0)))
         seg = sim[:, start:start + mis.n_samples]
         if seg.shape[1] < mis.n_samples:
@@ -624,25 +649,31 @@ def calibrate(
     # the QRS lag of the final parameters (kept for the other windows)
     final = _QrsProblem(model, target, SearchSpace.for_stage("QRS", params), params, mis, counts)
     final.w12 = w12
-    lag = float(final.fit(vent[None]).lag_ms[0])
+    qrs_fit = final.fit(vent[None])
+    lag = float(qrs_fit.lag_ms[0])
+    beat_gain = np.ascontiguousarray(qrs_fit.gain[0])  # the beat's one scale, set on the QRS
     if "T" in run_stages:
         t = time.perf_counter()
-        params = _t_stage(model, target, params, vent, lag, cfg.t_budget, cfg.seed, counts, history, cfg.gain, clock, w12)
+        params = _t_stage(model, target, params, vent, lag, cfg.t_budget, cfg.seed, counts, history, cfg.gain, beat_gain,
+                          clock, w12)
         timings["T"] = time.perf_counter() - t
     if "P" in run_stages:
         t = time.perf_counter()
-        params = _p_stage(model, target, params, vent, lag, cfg.p_budget, cfg.seed, counts, history, cfg.gain, clock, w12)
+        params = _p_stage(model, target, params, vent, lag, cfg.p_budget, cfg.seed, counts, history, cfg.gain, beat_gain,
+                          clock, w12)
         timings["P"] = time.perf_counter() - t
     fitted, at = _fitted_ecg(model, target, params, vent, lag, w12)
     windows = [w for w in ("QRS", "T", "P") if w != "P" or target.has_p]
-    fits = _final_fits(target, fitted, windows, cfg.gain, lag)
+    fits = _final_fits(target, fitted, windows, cfg.gain, beat_gain, lag)
     timings["total"] = time.perf_counter() - clock
     if rotation is not None:
         notes.append(f"heart rotated in the torso by the rotation vector {np.round(rotation, 1).tolist()} deg "
                      "(about the heart's centre, twin frame)")
-    return CalibrationResult(params, target.beat_ecg(), fitted, fits, lag, history, timings, counts,
-                             tuple(run_stages), cfg.method, cfg.seed, notes, target.excluded_leads, at,
-                             None if rotation is None else np.asarray(rotation, dtype=float))
+    result = CalibrationResult(params, target.beat_ecg(), fitted, fits, lag, history, timings, counts,
+                               tuple(run_stages), cfg.method, cfg.seed, notes, target.excluded_leads, at,
+                               None if rotation is None else np.asarray(rotation, dtype=float))
+    result.features = beat_feature_errors(result.measured, result.scaled(), float(target.fiducials.r_ms))
+    return result
 
 
 # ------------------------------------------------------------------------------ evaluation

@@ -451,6 +451,24 @@ def _landmark(landmarks: Mapping[str, object], key: str) -> np.ndarray:
     return v
 
 
+def _volume_below(mesh: TetMesh, vol: np.ndarray, heights: np.ndarray) -> np.ndarray:
+    """Volume of the mesh below each height, every cell's volume spread evenly over [z_min, z_max]
+    of its vertices: sum_i d_i (clip(h - a_i, 0, b_i - a_i)) = G_a(h) - G_b(h), with
+    G_c(h) = sum_{c_i < h} d_i (h - c_i) from cumulative sums over the sorted bounds."""
+    zs = mesh.points[mesh.cells][..., 2]
+    a, b = zs.min(axis=1), zs.max(axis=1)
+    d = vol / np.maximum(b - a, 1e-9)
+
+    def g(c: np.ndarray) -> np.ndarray:
+        order = np.argsort(c)
+        c, w = c[order], d[order]
+        cw, cwc = np.concatenate([[0.0], np.cumsum(w)]), np.concatenate([[0.0], np.cumsum(w * c)])
+        k = np.searchsorted(c, heights)
+        return heights * cw[k] - cwc[k]
+
+    return g(a) - g(b)
+
+
 class _Torso:
     """Geometric queries on a torso for the placement rules."""
 
@@ -460,8 +478,10 @@ class _Torso:
         self.cent = torso.points[torso.cells].mean(axis=1)
         z = self.cent[:, 2]
         self.bins = np.arange(z.min(), z.max() + _BIN_MM, _BIN_MM)
-        # cross-sectional area (mm^2) of the body per height bin, from the cell volumes
-        self.area = np.bincount(np.digitize(z, self.bins) - 1, weights=self.vol, minlength=len(self.bins)) / _BIN_MM
+        # cross-sectional area (mm^2) of the body per height bin: each cell's volume spread evenly
+        # over its own height (binning centroids instead aliases the layers of a graded mesh whose
+        # cells are taller than a bin: the profile then swings by 3x from bin to bin)
+        self.area = np.diff(_volume_below(torso, self.vol, np.append(self.bins, self.bins[-1] + _BIN_MM))) / _BIN_MM
         self.z_min, self.z_max = float(torso.points[:, 2].min()), float(torso.points[:, 2].max())
         self.x_mid = 0.0
 

@@ -2,5 +2,6 @@
 
 from cardiotwin.phantom.generate import Phantom, generate_phantom
 from cardiotwin.phantom.params import PhantomParams, sample_params
+from cardiotwin.phantom.placement import draw_patient, place_heart
 
-__all__ = ["Phantom", "PhantomParams", "generate_phantom", "sample_params"]
+__all__ = ["Phantom", "PhantomParams", "draw_patient", "generate_phantom", "place_heart", "sample_params"]

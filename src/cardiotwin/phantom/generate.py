@@ -10,10 +10,9 @@ from cardiotwin import labels as lab
 from cardiotwin.errors import InputError
 from cardiotwin.phantom.heart import HeartModel, heart_frame
 from cardiotwin.phantom.intensity import synthesise
-from cardiotwin.phantom.params import PhantomParams, sample_params
+from cardiotwin.phantom.params import PhantomParams
+from cardiotwin.phantom.placement import draw_patient, paint_heart
 from cardiotwin.anatomy.voxels import components
-from cardiotwin.anatomy.walls import grow_walls
-from cardiotwin.phantom.raster import paint
 from cardiotwin.phantom.shapes import Grid
 from cardiotwin.phantom.tissue import Tissue
 from cardiotwin.phantom.torso import paint_torso, spine_center
@@ -42,13 +41,15 @@ class Phantom:
 def generate_phantom(seed: int = 0, spacing: float | tuple[float, float, float] = 1.0,
                      modality: str = "ct", params: PhantomParams | None = None) -> Phantom:
     """Synthesise patient ``seed`` at the given voxel spacing (mm) as a CT or MR image; ``params``
-    (e.g. a drawn patient with a wider torso, :func:`dataclasses.replace`) overrides the seed's shape."""
+    (e.g. a drawn patient with a wider torso, :func:`dataclasses.replace`) overrides the seed's shape
+    and is used as given. The seed's own shape is its draw with the heart placed inside the thorax
+    (:func:`~cardiotwin.phantom.placement.place_heart`)."""
     if modality not in MODALITIES:
         raise InputError(f"modality must be one of {MODALITIES}, got {modality!r}")
     sp = np.broadcast_to(np.asarray(spacing, dtype=float), (3,))
     if not np.all(np.isfinite(sp)) or sp.min() < 0.25 or sp.max() > 10.0:
         raise InputError(f"spacing must be between 0.25 and 10 mm per axis, got {spacing}")
-    p = sample_params(seed) if params is None else params
+    p = draw_patient(seed) if params is None else params
 
     base = np.array([p.heart_offset[0], p.heart_offset[1], 0.0])
     frame = heart_frame(p)
@@ -63,14 +64,8 @@ def generate_phantom(seed: int = 0, spacing: float | tuple[float, float, float] 
     axes = [np.arange(lo + s / 2, hi, s) for lo, hi, s in
             ((-A - MARGIN, A + MARGIN, sp[0]), (-B - MARGIN, B + MARGIN, sp[1]), (z_bottom - MARGIN, z_top + MARGIN, sp[2]))]
     grid = Grid(*axes)
-    labels = np.zeros(grid.shape, dtype=np.int16)
-    tissue = np.zeros(grid.shape, dtype=np.uint8)
-
     heart = HeartModel(p, base, spine_center_xy=spine_center(p), inferior_z=z_bottom + 2.0)
-    for op in heart.paints:
-        paint(labels, tissue, grid, op)
-    grow_walls(labels, grid.spacing, heart.walls, origin=(grid.x[0], grid.y[0], grid.z[0]),
-               max_thickness_mm=heart.max_wall_mm)
+    labels, tissue = paint_heart(heart, grid)
     for wall, kind in WALL_TISSUE.items():
         tissue[labels == lab.label(wall)] = kind
 

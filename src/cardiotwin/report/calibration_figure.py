@@ -13,8 +13,8 @@ from cardiotwin.types import TWELVE_LEADS, Ecg
 
 
 def plot_fit(result: CalibrationResult, path: str | os.PathLike) -> Path:
-    """PNG of measured vs simulated 12 leads, the per-lead QRS correlation in the title (absent leads
-    drawn flat)."""
+    """PNG of measured vs simulated 12 leads, the twin at the beat's one scale (a gain per lead set on
+    the QRS, shared by P and T), the per-lead QRS correlation in the title (absent leads drawn flat)."""
     measured = result.measured
     rows = np.zeros((12, measured.n_samples))
     for k, lead in enumerate(TWELVE_LEADS):
@@ -22,9 +22,11 @@ def plot_fit(result: CalibrationResult, path: str | os.PathLike) -> Path:
             rows[k] = measured.lead(lead)
     corr = result.correlations("QRS")
     cells = [f"{l} {corr[l]:.2f}" if l in corr else f"{l} --" for l in TWELVE_LEADS]
-    title = (f"calibrated ({result.method}): median QRS correlation {result.median_correlation('QRS'):.3f}\n"
+    waves = "  ".join(f"{w} {result.median_correlation(w):.2f}" for w in ("QRS", "T", "P") if w in result.fits)
+    title = (f"calibrated ({result.method}): median r {waves}; whole-beat NRMSE {result.fits['beat'].nrmse[0]:.2f}; "
+             f"native gain {result.global_gain:.2f}\n"
              f"QRS r per lead: {'  '.join(cells[:6])}\n{'  '.join(cells[6:])}")
     if result.excluded_leads:
         title += "\nexcluded (drawn flat): " + ", ".join(result.excluded_leads)
-    return plot_12_lead(Ecg(rows, measured.fs, TWELVE_LEADS), path, overlay=result.fitted, title=title,
+    return plot_12_lead(Ecg(rows, measured.fs, TWELVE_LEADS), path, overlay=result.scaled(), title=title,
                         labels=("measured median beat", "calibrated twin"))
