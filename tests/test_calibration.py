@@ -196,7 +196,8 @@ def test_search_space_round_trip_and_repair():
     bad[0], bad[1] = 0.0, 1.0  # cv_fibre at its minimum, cv_transverse at its maximum
     p = space.to_params(bad)
     assert p.cv_transverse == p.cv_fibre == 0.35
-    assert SearchSpace.for_stage("T").names == ("apd_mean", "apd_transmural", "apd_apicobasal", "apd_rv")
+    assert SearchSpace.for_stage("T").names == ("apd_mean", "apd_transmural", "apd_apicobasal", "apd_rv",
+                                                "ap_repolarisation_ms")
     with pytest.raises(InvalidParameterError):
         SearchSpace.for_stage("ST")
 

@@ -15,7 +15,7 @@ Everything that does not depend on θ (eikonal topology, lead-field weights) is 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -60,7 +60,8 @@ class Simulation:
 
 
 class ForwardModel:
-    """θ -> activation, repolarisation and (with lead fields) the 12-lead ECG, for one twin."""
+    """θ -> activation, repolarisation and (with lead fields) the 12-lead ECG, for one twin. The AP
+    template is ``shape`` with its phase-3 fall time taken from each θ (``ap_repolarisation_ms``)."""
 
     def __init__(self, twin: Twin, shape: ApShape | None = None):
         self.twin = twin
@@ -77,7 +78,8 @@ class ForwardModel:
             sim = Simulation(p, at, rt, apd, self.model.summary(at))
             if with_ecg and self.twin.lead_fields is not None:
                 end = duration_ms or float(np.nanmax(np.where(np.isfinite(rt), rt, np.nan))) + 80.0
-                sim.ecg = self.twin.lead_fields.ecg(at, rt, self.shape, fs=fs, duration_ms=end)
+                shape = replace(self.shape, repolarisation_ms=p.ap_repolarisation_ms)
+                sim.ecg = self.twin.lead_fields.ecg(at, rt, shape, fs=fs, duration_ms=end)
             out.append(sim)
         return out
 

@@ -107,7 +107,8 @@ def simulate_population(model, n: int, seed: int = 0, *, base: EpParameters | No
         vent = model.ventricular(ps, fidelity)
         b = len(ps)
         at = model.assemble(None if atrial is None else np.repeat(atrial, b, 0), np.repeat(v_start, b), vent)
-        out[lo:lo + b] = model.segments(at, apd, TWELVE_LEADS, FEATURE_FS, _SIM_SPAN_MS)
+        out[lo:lo + b] = model.segments(at, apd, TWELVE_LEADS, FEATURE_FS, _SIM_SPAN_MS,
+                                        repolarisation_ms=space.base.ap_repolarisation_ms)
     return {"x": xs, "ecg": out, "time_s": np.array(time.perf_counter() - start)}
 
 

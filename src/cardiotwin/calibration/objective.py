@@ -69,6 +69,10 @@ from cardiotwin.types import TWELVE_LEADS, Ecg
 __all__ = ["WINDOWS", "BEAT", "LEAD_IN_MS", "Target", "WindowFit", "Mismatch", "pearson"]
 
 WINDOWS = ("QRS", "T", "P")
+T_TAIL_MS = 80.0
+"""The T window runs on past the delineated T end by this much of the isoelectric TP segment: the
+patient is flat there, so a twin's T wave that ends too late (or is pushed out of the window to
+shrink its mismatch) is compared with that flat line instead of escaping the comparison."""
 BEAT = "beat"
 """The whole compared beat, P onset (QRS onset without a P wave) to T end: the window of the
 reported whole-beat NRMSE at the beat's one scale."""
@@ -144,6 +148,8 @@ class Target:
         win = self.fiducials.windows[name]
         if win is None:
             raise InvalidSignalError(f"the beat has no {name} wave ({self.fiducials.note or 'not found'})")
+        if name == "T":  # and the isoelectric stretch after it, where the twin must be flat too
+            return float(win[0]), float(min(win[1] + T_TAIL_MS, self.signals.shape[1] * 1000.0 / self.fs))
         return float(win[0]), float(win[1])
 
     def beat_ecg(self) -> Ecg:

@@ -158,12 +158,24 @@ class CalibrationModel:
         return self.model.assemble(None if atrial is None else atrial - v_start[:, None], vent)
 
     def segments(self, at: np.ndarray, apd: np.ndarray, leads: tuple[str, ...], fs: float,
-                 span_ms: tuple[float, float], w12: np.ndarray | None = None) -> np.ndarray:
+                 span_ms: tuple[float, float], w12: np.ndarray | None = None,
+                 repolarisation_ms: float | np.ndarray = EpParameters.ap_repolarisation_ms) -> np.ndarray:
         """ECG segments (b, L, n) over ``span_ms`` relative to the ventricular onset; ``apd`` (n,) or
-        (b, n); ``w12``: 12-lead weights of a rotated heart (:mod:`.pose`) instead of the twin's."""
+        (b, n); ``w12``: 12-lead weights of a rotated heart (:mod:`.pose`) instead of the twin's;
+        ``repolarisation_ms``: the action potential's phase-3 fall time
+        (:attr:`EpParameters.ap_repolarisation_ms`), one value or one per beat."""
+        at = np.atleast_2d(at)
         rt = np.where(np.isfinite(at), at + apd, np.inf)
         n = int(round((span_ms[1] - span_ms[0]) * fs / 1000.0))
-        return self.twin.lead_fields.ecg_batch(at, rt, self.shape, fs, n * 1000.0 / fs, span_ms[0], leads, w12)
+        rep = np.broadcast_to(np.asarray(repolarisation_ms, dtype=float), (len(at),))
+        out = None
+        for value in np.unique(rep):  # one convolution kernel per AP shape
+            k = np.flatnonzero(rep == value)
+            shape = replace(self.shape, repolarisation_ms=float(value))
+            seg = self.twin.lead_fields.ecg_batch(at[k], rt[k], shape, fs, n * 1000.0 / fs, span_ms[0], leads, w12)
+            out = np.empty((len(at), *seg.shape[1:])) if out is None else out
+            out[k] = seg
+        return out
 
     def apd(self, params: EpParameters) -> np.ndarray:
         return apd_field(self.twin.heart, params)
@@ -306,6 +318,7 @@ class _QrsProblem:
         self.counts = counts
         self.atrial, self.v_start = cm.atrial([base])
         self.apd = cm.apd(base)
+        self.repolarisation_ms = base.ap_repolarisation_ms
         self.correction: np.ndarray | None = None  # space-mapping field (fine - coarse), ventricular nodes
         self.rotation_deg: np.ndarray | None = None  # heart rotation in the torso (:mod:`.pose`), when fitted
         self.w12: np.ndarray | None = None  # its 12-lead weights
@@ -329,7 +342,8 @@ class _QrsProblem:
         at = self.cm.assemble(None if self.atrial is None else np.repeat(self.atrial, b, 0),
                               np.repeat(self.v_start, b), vent)
         self.counts["ecg"] += b
-        return self.cm.segments(at, self.apd, self.target.leads, self.target.fs, self.mis.span_ms, self.w12)
+        return self.cm.segments(at, self.apd, self.target.leads, self.target.fs, self.mis.span_ms, self.w12,
+                                self.repolarisation_ms)
 
     def segments(self, xs: np.ndarray, fidelity: str) -> np.ndarray:
         """Simulated QRS segments (b, L, n) of unit-cube points."""
@@ -359,7 +373,7 @@ def _pose_search(prob: _QrsProblem, vent: np.ndarray, budget: int, sigma0: float
         for x in np.atleast_2d(xs):
             w12 = rot.weights12((2.0 * x - 1.0) * MAX_ROTATION_DEG)
             out.append(prob.mis(prob.cm.segments(at, prob.apd, prob.target.leads, prob.target.fs,
-                                                 prob.mis.span_ms, w12)).loss[0])
+                                                 prob.mis.span_ms, w12, prob.repolarisation_ms)).loss[0])
         prob.counts["ecg"] += len(out)
         return np.array(out)
 
@@ -482,7 +496,8 @@ def _t_stage(cm, target, params, vent, lag_ms, budget, seed, counts, history, ga
         ps = [space.to_params(x, params) for x in xs]
         apd = np.stack([cm.apd(p) for p in ps])
         counts["ecg"] += len(ps)
-        seg = cm.segments(np.repeat(at, len(ps), 0), apd, target.leads, target.fs, mis.span_ms, w12)
+        seg = cm.segments(np.repeat(at, len(ps), 0), apd, target.leads, target.fs, mis.span_ms, w12,
+                          np.array([p.ap_repolarisation_ms for p in ps]))
         return mis(seg, lag_ms=lag_ms).loss
 
     run = cmaes(loss, space.to_unit(params), 0.3, budget, seed + 11, label="T", clock=clock)
@@ -501,7 +516,8 @@ def _p_stage(cm, target, params, vent, lag_ms, budget, seed, counts, history, ga
         counts["atrial"] += len(ps)
         counts["ecg"] += len(ps)
         at = cm.assemble(atrial, v_start, np.repeat(vent[None], len(ps), 0))
-        return mis(cm.segments(at, apd, target.leads, target.fs, mis.span_ms, w12), lag_ms=lag_ms).loss
+        return mis(cm.segments(at, apd, target.leads, target.fs, mis.span_ms, w12, params.ap_repolarisation_ms),
+                   lag_ms=lag_ms).loss
 
     run = cmaes(loss, space.to_unit(params), 0.3, budget, seed + 13, label="P", clock=clock)
     history += run.history
@@ -515,7 +531,8 @@ def _fitted_ecg(cm: CalibrationModel, target: Target, params: EpParameters, vent
     at = cm.assemble(atrial, v_start, vent[None])
     n = target.signals.shape[1]
     t0 = lag_ms - target.qrs_on_ms  # measured time t <-> simulated t - qrs_on + lag (onset = 0)
-    seg = cm.segments(at, cm.apd(params), TWELVE_LEADS, target.fs, (t0, t0 + n * 1000.0 / target.fs), w12)
+    seg = cm.segments(at, cm.apd(params), TWELVE_LEADS, target.fs, (t0, t0 + n * 1000.0 / target.fs), w12,
+                      params.ap_repolarisation_ms)
     return Ecg(seg[0], target.fs, TWELVE_LEADS), at[0]
 
 

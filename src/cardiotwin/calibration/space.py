@@ -45,7 +45,7 @@ REFERENCE_ROOT = "lv_septal_central"
 
 STAGE_PARAMETERS = {
     "QRS": ("cv_fibre", "cv_transverse", "cv_endo", "endo_depth_mm"),
-    "T": ("apd_mean", "apd_transmural", "apd_apicobasal", "apd_rv"),
+    "T": ("apd_mean", "apd_transmural", "apd_apicobasal", "apd_rv", "ap_repolarisation_ms"),
     "P": ("cv_atrial_fibre", "cv_atrial_transverse", "atrial_bundle_factor", "av_delay"),
 }
 

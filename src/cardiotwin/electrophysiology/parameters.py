@@ -69,6 +69,8 @@ SPECS: dict[str, Spec] = {
     "apd_apicobasal": Spec("ms", -60.0, 120.0, "APD apex minus base"),
     "apd_rv": Spec("ms", -40.0, 20.0, "APD RV minus LV"),
     "apd_atrial": Spec("ms", 150.0, 300.0, "atrial action-potential duration"),
+    "ap_repolarisation_ms": Spec("ms", 10.0, 100.0, "10-90 % fall time of phase 3 of the ventricular action "
+                                 "potential: the T wave's width and slope"),
 }
 
 
@@ -89,6 +91,7 @@ class EpParameters:
     apd_apicobasal: float = -30.0
     apd_rv: float = -20.0
     apd_atrial: float = 200.0
+    ap_repolarisation_ms: float = 30.0
     roots: tuple[RootNode, ...] = field(default=DURRER_ROOTS)
 
     def __post_init__(self) -> None:
