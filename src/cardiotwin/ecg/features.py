@@ -51,7 +51,8 @@ def frontal_axis(net: dict[str, float]) -> float | None:
 
 
 def features(beat: Beat, fiducials: Fiducials | None = None) -> dict[str, Any]:
-    """Heart rate, intervals (QRS, QT, QTc, PR, P), frontal QRS axis and per-lead amplitudes.
+    """Heart rate, intervals (QRS, QT, QTc, PR, P, T peak from the QRS onset), frontal QRS axis and
+    per-lead amplitudes.
 
     ``fiducials`` default to ``beat.fiducials`` (set by :func:`~cardiotwin.ecg.signal.preprocess`)
     or are computed. PR and P duration are ``None`` when the beat has no P wave.
@@ -102,6 +103,7 @@ def features(beat: Beat, fiducials: Fiducials | None = None) -> dict[str, Any]:
         "pr_ms": (fid.qrs_on_ms - fid.p_on_ms) if fid.has_p else None,
         "qrs_ms": qrs_ms,
         "qt_ms": qt_ms,
+        "t_peak_ms": fid.t_peak_ms - fid.qrs_on_ms,
         "qtc_bazett_ms": qt_ms / np.sqrt(rr_s) if rr_s > 0 else float("nan"),
         "qtc_fridericia_ms": qt_ms / np.cbrt(rr_s) if rr_s > 0 else float("nan"),
         "qrs_axis_deg": frontal_axis(net),
