@@ -79,11 +79,10 @@ def transfer(cm: CalibrationModel, n: int = 6) -> dict:
     coarse = cm.ventricular(ps, "coarse")
     coarse_s = (time.perf_counter() - t) / n
     atrial, v0 = cm.atrial([EpParameters()])
-    apd = cm.apd(EpParameters())
     segs = []
     for vent in (fine, coarse):
         at = cm.assemble(np.repeat(atrial, n, 0), np.repeat(v0, n), vent)
-        segs.append(cm.segments(at, apd, TWELVE_LEADS, 1000.0, (0.0, 120.0)))
+        segs.append(cm.segments(at, EpParameters(), TWELVE_LEADS, 1000.0, (0.0, 120.0)))
     r = pearson(segs[0], segs[1])  # (n, 12)
     mae = np.abs(fine - coarse).mean(axis=1)
     res = {"n": n, "coarse_nodes": cm.coarse.n_points, "fine_ventricular_nodes": int(cm.vent_nodes.size),

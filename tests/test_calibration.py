@@ -197,7 +197,8 @@ def test_search_space_round_trip_and_repair():
     p = space.to_params(bad)
     assert p.cv_transverse == p.cv_fibre == 0.35
     assert SearchSpace.for_stage("T").names == ("apd_mean", "apd_transmural", "apd_apicobasal", "apd_rv",
-                                                "ap_repolarisation_ms")
+                                                "apd_apicobasal_mid", "apd_septal", "apd_anterior",
+                                                "ap_repolarisation_ms", "apd_coupling")
     with pytest.raises(InvalidParameterError):
         SearchSpace.for_stage("ST")
 
@@ -382,13 +383,13 @@ def test_calibration_and_simulation_share_one_forward_model(model):
     12-lead ECG that ``cardiotwin ecg`` draws, to rounding (1e-6 ms, 1e-9 mV)."""
     from cardiotwin.twin import ForwardModel
 
-    p = EpParameters(cv_endo=2.5)
+    p = EpParameters(cv_endo=2.5, apd_coupling=0.4, rt_smoothing_mm=3.0)
     sim = ForwardModel(model.twin).simulate(p, fs=1000.0, duration_ms=400.0)
     atrial, v_start = model.atrial([p])
     at = model.assemble(atrial, v_start, model.ventricular([p]))[0]
     assert np.allclose(np.where(np.isfinite(at), at + v_start[0], -1.0),
                        np.where(np.isfinite(sim.activation), sim.activation, -1.0), atol=1e-6)
-    seg = model.segments(at[None], sim.apd, TWELVE_LEADS, 1000.0, (-v_start[0], 400.0 - v_start[0]))[0]
+    seg = model.segments(at[None], p, TWELVE_LEADS, 1000.0, (-v_start[0], 400.0 - v_start[0]))[0]
     assert seg.shape == sim.ecg.signals.shape
     np.testing.assert_allclose(seg, sim.ecg.signals, atol=1e-9)
 
@@ -675,3 +676,28 @@ def test_real_ecg_small_budget(model, shared_data):
     print("s0010_re", result.median_correlation("QRS"), "default", default, result.correlations("QRS"))
     assert result.median_correlation("QRS") >= 0.65
     assert result.median_correlation("QRS") > default
+
+
+@pytest.mark.slow
+def test_hidden_repolarisation_is_recovered(model):
+    """(slow: ~1 min; bench_calibration.py --repolarisation runs five draws) Hidden repolarisation
+    (coupling, 3 mm smoothing, regional APD terms, a slow phase 3) on the true activation of a noisy
+    synthetic record; the T stage starts from the default repolarisation (RT MAE 33 ms, Spearman 0.59).
+    Measured: T r 0.966, RT MAE 2.9 ms, Spearman 0.973 (CMA-ES alone, before the Levenberg-Marquardt
+    polish: 0.68 / 31.7 ms / 0.73). Bounds: T r >= 0.95 (the record is noisy), RT MAE < 10 ms,
+    Spearman r >= 0.85 (Camps et al. 2025 report r 0.63 +- 0.11 from the ECG alone)."""
+    from cardiotwin.calibration import repolarisation_errors
+    from cardiotwin.calibration.synthetic import synthetic_beat
+
+    truth = EpParameters(apd_mean=330.0, apd_transmural=40.0, apd_apicobasal=10.0, apd_septal=20.0,
+                         apd_anterior=-15.0, apd_coupling=0.7, rt_smoothing_mm=3.0, ap_repolarisation_ms=60.0)
+    beat, _ = synthetic_beat(model, truth, np.random.default_rng(3))
+    t_defaults = {n: getattr(EpParameters(), n) for n in SearchSpace.for_stage("T").names}
+    start = truth.with_values(**t_defaults, rt_smoothing_mm=0.0)
+    result = calibrate(model.twin, beat, stages=("T",), base=start, model=model, t_budget=480, seed=0)
+    err = repolarisation_errors(model, truth, result.params)
+    before = repolarisation_errors(model, truth, start)
+    print("repolarisation recovery", result.median_correlation("T"), err, before, result.params)
+    assert result.median_correlation("T") >= 0.95
+    assert err["rt_mae_ms"] < 10.0 and before["rt_mae_ms"] > 30.0
+    assert err["rt_spearman"] >= 0.85

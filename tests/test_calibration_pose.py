@@ -85,7 +85,7 @@ def test_rotated_weights_match_exactly_sampled_lead_fields(calibration_model, ro
     leads = tuple(lf_ for lf_ in ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"))
 
     def qrs(w12):
-        return cm.segments(at, cm.apd(p), leads, 1000.0, (0.0, 130.0), w12)[0]
+        return cm.segments(at, p, leads, 1000.0, (0.0, 130.0), w12)[0]
 
     ref, grid, unrotated = qrs(exact), qrs(rotation.weights12(r_deg)), qrs(None)
     rel = np.linalg.norm(grid - ref) / np.linalg.norm(ref)

@@ -6,7 +6,7 @@ import pytest
 from cardiotwin.electrophysiology.conduction import SinusRhythmModel
 from cardiotwin.electrophysiology.parameters import EpParameters, RootNode
 from cardiotwin.io.parameters import read_parameters, write_parameters
-from cardiotwin.electrophysiology.repolarisation import apd_field, repolarisation_times
+from cardiotwin.electrophysiology.repolarisation import apd_field
 from cardiotwin.errors import AnatomyError, InvalidParameterError
 from cardiotwin.twin import ForwardModel
 
@@ -85,7 +85,7 @@ def test_repolarisation_gradients(model):
     epi = vent[(pd["epi_distance_mm"][vent] < 0.5) & (pd["endocardium"][vent] == 0)]
     assert apd[endo].mean() - apd[epi].mean() > 0.5 * p.apd_transmural
     at = model.simulate(p, with_ecg=False).activation
-    rt = repolarisation_times(at, apd)
+    rt = model.repolarisation.times(at, p)[0]
     assert np.all(rt[np.isfinite(at)] > at[np.isfinite(at)]) and np.all(np.isinf(rt[np.isinf(at)]))
     assert np.isfinite(at[vent]).all()
 

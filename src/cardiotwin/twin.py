@@ -23,7 +23,7 @@ from cardiotwin import fields as F
 from cardiotwin.electrophysiology.action_potential import ApShape
 from cardiotwin.electrophysiology.conduction import SinusRhythmModel
 from cardiotwin.electrophysiology.parameters import EpParameters
-from cardiotwin.electrophysiology.repolarisation import apd_field, repolarisation_times
+from cardiotwin.electrophysiology.repolarisation import Repolarisation
 from cardiotwin.types import Ecg, TetMesh
 
 
@@ -67,14 +67,16 @@ class ForwardModel:
         self.twin = twin
         self.model = SinusRhythmModel(twin.heart, twin.landmarks)
         self.shape = shape or ApShape()
+        self.repolarisation = Repolarisation(twin.heart)
 
     def simulate_batch(self, params: list[EpParameters], fs: float = 1000.0, duration_ms: float | None = None,
                        with_ecg: bool = True) -> list[Simulation]:
         ats = self.model.activation_batch(params)
         out = []
-        for p, at in zip(params, ats):
-            apd = apd_field(self.twin.heart, p)
-            rt = repolarisation_times(at, apd)
+        rts = self.repolarisation.times(ats, list(params))
+        for p, at, rt in zip(params, ats, rts):
+            apd = self.repolarisation.apd(p)
+            np.subtract(rt, at, out=apd, where=np.isfinite(rt))  # effective APD (activation-recovery interval)
             sim = Simulation(p, at, rt, apd, self.model.summary(at))
             if with_ecg and self.twin.lead_fields is not None:
                 end = duration_ms or float(np.nanmax(np.where(np.isfinite(rt), rt, np.nan))) + 80.0

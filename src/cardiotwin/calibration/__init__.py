@@ -24,8 +24,9 @@ from cardiotwin.calibration.optimise import (
     REFINEMENT,
     calibrate,
     recovery_errors,
+    repolarisation_errors,
 )
 from cardiotwin.calibration.space import SearchSpace
 
 __all__ = ["CalibrationConfig", "Mismatch", "Target", "WindowFit", "CalibrationModel", "CalibrationResult", "REFINEMENT", "calibrate",
-           "recovery_errors", "SearchSpace"]
+           "recovery_errors", "repolarisation_errors", "SearchSpace"]

@@ -30,7 +30,7 @@ class CalibrationConfig:
     mapping_rounds: int = 2
     starts: int = 1
     fine_budget: int = 0
-    t_budget: int = 300
+    t_budget: int = 1200
     p_budget: int = 120
     gain: str = "lead"
     pose: bool = False

@@ -99,7 +99,6 @@ def simulate_population(model, n: int, seed: int = 0, *, base: EpParameters | No
     rng = np.random.default_rng(seed)
     xs = space.sample(rng, n)
     atrial, v_start = model.atrial([space.base])
-    apd = model.apd(space.base)
     out = np.empty((n, 12, int(round((_SIM_SPAN_MS[1] - _SIM_SPAN_MS[0]) * FEATURE_FS / 1000.0))))
     start = time.perf_counter()
     for lo in range(0, n, chunk):
@@ -107,8 +106,7 @@ def simulate_population(model, n: int, seed: int = 0, *, base: EpParameters | No
         vent = model.ventricular(ps, fidelity)
         b = len(ps)
         at = model.assemble(None if atrial is None else np.repeat(atrial, b, 0), np.repeat(v_start, b), vent)
-        out[lo:lo + b] = model.segments(at, apd, TWELVE_LEADS, FEATURE_FS, _SIM_SPAN_MS,
-                                        repolarisation_ms=space.base.ap_repolarisation_ms)
+        out[lo:lo + b] = model.segments(at, space.base, TWELVE_LEADS, FEATURE_FS, _SIM_SPAN_MS)
     return {"x": xs, "ecg": out, "time_s": np.array(time.perf_counter() - start)}
 
 

@@ -58,11 +58,13 @@ def min_budget(d: int) -> int:
 
 def levenberg_marquardt(prob, x: np.ndarray, budget: int, *, step: float = 0.04, max_step: float = 0.2,
                         damping: float = 1e-2, tol: float = 2e-4, fidelity: str = "fine", free=None,
-                        history: list | None = None, clock: float | None = None) -> tuple[np.ndarray, float, int]:
+                        history: list | None = None, clock: float | None = None,
+                        label: str = "QRS") -> tuple[np.ndarray, float, int]:
     """Refine unit-cube point ``x`` of ``prob`` (a QRS problem of :mod:`.optimise`, or any object
     with a :class:`~.objective.Mismatch` ``mis`` and ``segments(xs, fidelity)`` giving its simulated
     segments) on the 1 mm model (or, ``fidelity="coarse"``, the space-mapped coarse one) with at
-    most ``budget`` solves (module docstring); ``free``: indices of the dimensions refined (default all). Returns the point,
+    most ``budget`` solves (module docstring); ``free``: indices of the dimensions refined (default all);
+    ``label``: the stage named in the history (the T stage refines its parameters the same way). Returns the point,
     its loss and the solves spent; the point is ``x`` itself when no step improved the loss. The
     ``history`` row's ``trace`` holds (seconds since ``clock``, loss) after each iteration, from which
     the benchmark reads the time each route needs to reach a given fit."""
@@ -116,6 +118,6 @@ def levenberg_marquardt(prob, x: np.ndarray, budget: int, *, step: float = 0.04,
             rejected += 1
         trace.append([time.perf_counter() - clock, f])
     if history is not None:
-        history.append({"stage": f"QRS Levenberg-Marquardt ({fidelity})", "iterations": iters, "solves": spent,
+        history.append({"stage": f"{label} Levenberg-Marquardt ({fidelity})", "iterations": iters, "solves": spent,
                         "loss_before": f_start, "loss_after": f, "trace": trace, "time_s": time.perf_counter() - clock})
     return x, f, spent

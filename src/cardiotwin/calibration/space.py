@@ -10,7 +10,11 @@ between the unit cube (where the optimiser and the emulator work) and :class:`Ep
   symmetry) and cover the normal variation. The delay of a reference root (the left septal one) is
   0, the others' are relative to it (the model refers all delays to the earliest), so no direction
   of the space leaves the activation unchanged.
-* **T** (repolarisation): ``apd_mean``, ``apd_transmural``, ``apd_apicobasal``, ``apd_rv``.
+* **T** (repolarisation): the intrinsic APD's seven coefficients on the universal coordinates
+  (``apd_mean``, ``apd_transmural``, ``apd_apicobasal``, ``apd_rv``, ``apd_apicobasal_mid``,
+  ``apd_septal``, ``apd_anterior``), the AP's phase-3 fall time ``ap_repolarisation_ms`` and the
+  activation-repolarisation coupling ``apd_coupling``; the smoothing length ``rt_smoothing_mm`` is
+  chosen from a few values by the T stage (:mod:`cardiotwin.electrophysiology.repolarisation`).
 * **P** (atria): ``cv_atrial_fibre``, ``cv_atrial_transverse``, ``atrial_bundle_factor``,
   ``av_delay``.
 
@@ -45,7 +49,8 @@ REFERENCE_ROOT = "lv_septal_central"
 
 STAGE_PARAMETERS = {
     "QRS": ("cv_fibre", "cv_transverse", "cv_endo", "endo_depth_mm"),
-    "T": ("apd_mean", "apd_transmural", "apd_apicobasal", "apd_rv", "ap_repolarisation_ms"),
+    "T": ("apd_mean", "apd_transmural", "apd_apicobasal", "apd_rv", "apd_apicobasal_mid", "apd_septal",
+          "apd_anterior", "ap_repolarisation_ms", "apd_coupling"),
     "P": ("cv_atrial_fibre", "cv_atrial_transverse", "atrial_bundle_factor", "av_delay"),
 }
 

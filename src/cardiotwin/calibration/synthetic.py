@@ -48,8 +48,7 @@ def simulated_record(model, params: EpParameters, *, rr_ms: float = 900.0, durat
     at = model.assemble(atrial, v_start, vent)  # 0 = ventricular onset
     t0 = -float(v_start[0]) - 100.0  # 100 ms before the sinus node fires
     w12 = None if rotation_deg is None else model.rotation.weights12(rotation_deg)
-    beat = model.segments(at, model.apd(params), TWELVE_LEADS, fs, (t0, t0 + rr_ms), w12,
-                          params.ap_repolarisation_ms)[0]
+    beat = model.segments(at, params, TWELVE_LEADS, fs, (t0, t0 + rr_ms), w12)[0]
     n = int(round(duration_s * fs))
     reps = int(np.ceil(n / beat.shape[1]))
     ecg = Ecg(np.tile(beat, reps)[:, :n], fs, TWELVE_LEADS)

@@ -14,7 +14,11 @@ The ranges are the calibration's search space. Sources:
 * action-potential duration heterogeneity: epicardium 40-60+ ms shorter than endocardium, needed for
   upright T waves (Higuchi & Nakaya 1984, reviewed by Yan & Martin 2003, J Cardiovasc
   Electrophysiol 14:639), apex shorter than base (larger IKs/IKr at the apex; Szentadrassy et al.
-  2005, Cardiovasc Res 65:851), RV shorter than LV (Ramanathan et al. 2006, Circulation 113:1148).
+  2005, Cardiovasc Res 65:851), RV shorter than LV (Ramanathan et al. 2006, Circulation 113:1148);
+* APD shortening where activation is late (activation-repolarisation coupling; Franz et al. 1987,
+  Circulation 75:379; Hanson et al. 2009, Circ Arrhythm Electrophysiol 2:162) and electrotonic
+  smoothing of repolarisation (Gima & Rudy 2002, Circ Res 90:889): see
+  :mod:`cardiotwin.electrophysiology.repolarisation`.
 """
 
 from __future__ import annotations
@@ -64,13 +68,20 @@ SPECS: dict[str, Spec] = {
     "cv_atrial_transverse": Spec("mm/ms", 0.2, 0.7, "atrial conduction velocity across the fibres"),
     "atrial_bundle_factor": Spec("1", 1.0, 2.5, "speed-up of Bachmann's bundle, crista terminalis, pectinates"),
     "av_delay": Spec("ms", 60.0, 200.0, "from AV-node activation to the first ventricular root node"),
-    "apd_mean": Spec("ms", 200.0, 350.0, "mean ventricular action-potential duration"),
-    "apd_transmural": Spec("ms", 0.0, 120.0, "APD endocardium minus epicardium"),
+    "apd_mean": Spec("ms", 150.0, 450.0, "mean ventricular action-potential duration (a long QT needs ~400)"),
+    "apd_transmural": Spec("ms", -60.0, 120.0, "APD endocardium minus epicardium (negative: reversed, e.g. ischaemia)"),
     "apd_apicobasal": Spec("ms", -60.0, 120.0, "APD apex minus base"),
     "apd_rv": Spec("ms", -40.0, 20.0, "APD RV minus LV"),
+    "apd_apicobasal_mid": Spec("ms", -40.0, 40.0, "APD mid-ventricle minus apex and base"),
+    "apd_septal": Spec("ms", -40.0, 40.0, "APD septum minus LV lateral wall"),
+    "apd_anterior": Spec("ms", -40.0, 40.0, "APD anterior minus posterior LV wall"),
     "apd_atrial": Spec("ms", 150.0, 300.0, "atrial action-potential duration"),
-    "ap_repolarisation_ms": Spec("ms", 10.0, 100.0, "10-90 % fall time of phase 3 of the ventricular action "
+    "ap_repolarisation_ms": Spec("ms", 10.0, 150.0, "10-90 % fall time of phase 3 of the ventricular action "
                                  "potential: the T wave's width and slope"),
+    "apd_coupling": Spec("1", 0.0, 1.0, "activation-repolarisation coupling: APD shortening per ms of later "
+                         "activation (0: RT = AT + APD; 1: RT independent of the activation sequence)"),
+    "rt_smoothing_mm": Spec("mm", 0.0, 12.0, "electrotonic smoothing length of the repolarisation times along "
+                            "the fibres (0: none)"),
 }
 
 
@@ -90,8 +101,13 @@ class EpParameters:
     apd_transmural: float = 80.0
     apd_apicobasal: float = -30.0
     apd_rv: float = -20.0
+    apd_apicobasal_mid: float = 0.0
+    apd_septal: float = 0.0
+    apd_anterior: float = 0.0
     apd_atrial: float = 200.0
     ap_repolarisation_ms: float = 30.0
+    apd_coupling: float = 0.0
+    rt_smoothing_mm: float = 0.0
     roots: tuple[RootNode, ...] = field(default=DURRER_ROOTS)
 
     def __post_init__(self) -> None:
