@@ -50,6 +50,49 @@ def test_parameters_change_activation_as_physics_says(model):
     assert np.isclose(late_av.summary["ventricular_start_ms"], base.summary["ventricular_start_ms"] + 50.0, atol=1e-6)
 
 
+def test_sinus_site_moves_down_the_crista_terminalis(model):
+    """``sinus_site`` puts the leading pacemaker on the crista terminalis at that fraction of its
+    geodesic length, from its end at the sinus-node landmark (Boineau et al. 1988): the site is
+    where the atria start (0 ms), site 0 lies within 1 cm of the landmark, the distance grows with
+    the site, and a low site activates the superior RA later than site 0 does."""
+    m = model.model
+    sites = (0.0, 0.2, 0.4, 0.6)
+    nodes = [m.sinus_node_at(s) for s in sites]
+    pos = model.twin.heart.points
+    dist = [np.linalg.norm(pos[n] - pos[m.sinus_node]) for n in nodes]
+    assert dist[0] < 10.0 and all(b > a for a, b in zip(dist, dist[1:])), dist
+    assert dist[-1] > 10.0, "0.6 of the crista lies over 1 cm from the landmark"
+    t = m.atrial_activation_batch([EpParameters(sinus_site=s) for s in sites])
+    local = m.atria.local(np.array(nodes))
+    np.testing.assert_allclose(t[np.arange(len(sites)), local], 0.0, atol=1e-9)
+    top = m.atria.local(np.array([m.sinus_node]))[0]
+    assert t[-1, top] > t[0, top] + 5.0
+
+
+def test_interatrial_route_delays_delay_the_left_atrium(model):
+    """Delaying both interatrial routes (Bachmann's bundle, septum) by d delays every LA node that
+    the RA reaches only through them by exactly d (the eikonal solution of shifted sources is the
+    shifted solution); one route delayed alone delays the LA by at most d, and the RA not at all."""
+    m = model.model
+    d = 20.0
+    base, both, bb = m.atrial_activation_batch([EpParameters(), EpParameters(bachmann_delay_ms=d, septal_delay_ms=d),
+                                                EpParameters(bachmann_delay_ms=d)])
+    tags = model.twin.heart.tags
+    from cardiotwin import labels as lab
+
+    la_cells = model.twin.heart.cells[tags == lab.label("la_wall")]
+    ra_cells = model.twin.heart.cells[tags == lab.label("ra_wall")]
+    la_only = m.atria.local(np.setdiff1d(np.unique(la_cells), np.unique(ra_cells)))
+    ra = m.atria.local(np.unique(ra_cells))
+    assert set(m.bridge_routes) == {"bachmann", "septal"}
+    shift = both[la_only] - base[la_only]
+    assert np.median(shift) == pytest.approx(d, abs=1e-6)
+    assert np.all(shift <= d + 1e-6) and np.all(shift >= -1e-6)
+    assert np.all(bb[la_only] - base[la_only] <= d + 1e-6)
+    assert np.all(bb[ra] <= both[ra] + 1e-6)
+    np.testing.assert_allclose(both[ra][both[ra] < base[la_only].min()], base[ra][both[ra] < base[la_only].min()])
+
+
 def test_root_nodes_sit_where_asked(model):
     nodes, delays = model.model.root_nodes(EpParameters())
     pd = model.twin.heart.point_data

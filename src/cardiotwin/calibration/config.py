@@ -31,7 +31,7 @@ class CalibrationConfig:
     starts: int = 1
     fine_budget: int = 0
     t_budget: int = 1200
-    p_budget: int = 120
+    p_budget: int = 240
     gain: str = "lead"
     pose: bool = False
     pose_budget: int = 120

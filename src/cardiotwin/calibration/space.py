@@ -15,8 +15,10 @@ between the unit cube (where the optimiser and the emulator work) and :class:`Ep
   ``apd_septal``, ``apd_anterior``), the AP's phase-3 fall time ``ap_repolarisation_ms`` and the
   activation-repolarisation coupling ``apd_coupling``; the smoothing length ``rt_smoothing_mm`` is
   chosen from a few values by the T stage (:mod:`cardiotwin.electrophysiology.repolarisation`).
-* **P** (atria): ``cv_atrial_fibre``, ``cv_atrial_transverse``, ``atrial_bundle_factor``,
-  ``av_delay``.
+* **P** (atria): ``cv_atrial_fibre``, ``cv_atrial_transverse``, ``atrial_bundle_factor``, the
+  sinus site on the crista terminalis ``sinus_site`` and the interatrial route delays
+  ``bachmann_delay_ms``, ``septal_delay_ms``; the P stage fits ``av_delay`` beside them, per
+  candidate, as a shift in time (it moves the P wave only).
 
 Velocity ranges are those of :data:`~cardiotwin.electrophysiology.parameters.SPECS`; a transverse
 velocity above the fibre velocity is repaired to the fibre velocity (so every point of the box is a
@@ -51,7 +53,8 @@ STAGE_PARAMETERS = {
     "QRS": ("cv_fibre", "cv_transverse", "cv_endo", "endo_depth_mm"),
     "T": ("apd_mean", "apd_transmural", "apd_apicobasal", "apd_rv", "apd_apicobasal_mid", "apd_septal",
           "apd_anterior", "ap_repolarisation_ms", "apd_coupling"),
-    "P": ("cv_atrial_fibre", "cv_atrial_transverse", "atrial_bundle_factor", "av_delay"),
+    "P": ("cv_atrial_fibre", "cv_atrial_transverse", "atrial_bundle_factor", "sinus_site", "bachmann_delay_ms",
+          "septal_delay_ms"),
 }
 
 

@@ -7,8 +7,9 @@ by (i) root nodes on the endocardium, placed in universal ventricular coordinate
 Durrer et al. 1970) and activated at their own times, and (ii) a fast, isotropic endocardial layer
 of given depth, in which the front runs at Purkinje-like speed; the rest of the myocardium conducts
 anisotropically along the LDRB fibres. The atria are activated from the sinus node with faster
-conduction in the main bundles (Bachmann's bundle, crista terminalis, pectinate muscles); atria
-and ventricles are electrically insulated except through the AV node, whose activation time plus
+conduction in the main bundles (Bachmann's bundle, crista terminalis, pectinate muscles); the
+leading pacemaker site moves along the crista terminalis (``sinus_site``) and each interatrial
+route (Bachmann's bundle, septum) has its own extra delay; atria and ventricles are electrically insulated except through the AV node, whose activation time plus
 ``av_delay`` starts the ventricular roots.
 
 The two chambers groups are separate eikonal problems on their own submeshes (insulation by
@@ -24,6 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.sparse import coo_matrix, csgraph
 from scipy.spatial import cKDTree
 
 from cardiotwin import labels as lab
@@ -37,6 +39,10 @@ from cardiotwin.types import LabelImage, TetMesh
 VENTRICLES = lab.VENTRICULAR_WALLS
 ATRIA = lab.ATRIAL_WALLS
 BUNDLE_REGIONS = (13, 23, 24)  # fibre_region codes: Bachmann's bundle, crista terminalis, pectinate muscles
+BACHMANN, CRISTA = 13, 23
+INTERATRIAL_ROUTES = {"bachmann": "bachmann_delay_ms", "septal": "septal_delay_ms"}  # route -> its delay parameter
+TET_EDGES = ((0, 1), (0, 2), (0, 3), (1, 2), (1, 3), (2, 3))
+SITE_BAND_MM = 1.0  # half-width of the crista cross-section that a sinus site is the centre of
 REQUIRED_FIELDS = ("uvc_apicobasal", "uvc_rotational", "uvc_transventricular", "endo_distance_mm",
                    "epi_distance_mm", "endocardium")
 
@@ -127,17 +133,19 @@ class SinusRhythmModel:
             tree = cKDTree(mesh.points[self.atria.nodes])
             self.sinus_node = self.atria.nodes[tree.query(landmarks["sinus_node"])[1]]
             self.av_node = self.atria.nodes[tree.query(landmarks["av_node"])[1]]
-            self.bridges = self._interatrial_bridges(atrial)
+            self.bridges, self.bridge_routes = self._interatrial_bridges(atrial)
+            self._crista, self._crista_distance = self._crista_path()
 
-    def _interatrial_bridges(self, atrial: np.ndarray) -> np.ndarray:
-        """(k, 2) node pairs (RA node, LA node) through which the RA excites the LA: the closest
-        points of the two walls within Bachmann's bundle and over the whole septum (Bachmann's bundle
-        and the fossa-ovalis rim are the main interatrial routes; Lemery et al. 2007, Heart Rhythm
-        4:1157). Walls that share nodes are connected through the mesh as well."""
+    def _interatrial_bridges(self, atrial: np.ndarray) -> tuple[np.ndarray, tuple[str, ...]]:
+        """(k, 2) node pairs (RA node, LA node) through which the RA excites the LA, and the route
+        of each (a key of ``INTERATRIAL_ROUTES``): the closest points of the two walls within
+        Bachmann's bundle and over the whole septum (Bachmann's bundle and the fossa-ovalis rim are
+        the main interatrial routes; Lemery et al. 2007, Heart Rhythm 4:1157). Walls that share
+        nodes are connected through the mesh as well."""
         mesh = self.mesh
         region = mesh.cell_data["fibre_region"]
-        pairs = []
-        for cells in (atrial & np.isin(region, [13]), atrial):
+        pairs, routes = [], []
+        for route, cells in (("bachmann", atrial & (region == BACHMANN)), ("septal", atrial)):
             ra = np.unique(mesh.cells[cells & (mesh.tags == lab.label("ra_wall"))])
             la = np.unique(mesh.cells[cells & (mesh.tags == lab.label("la_wall"))])
             if len(ra) == 0 or len(la) == 0:
@@ -145,9 +153,41 @@ class SinusRhythmModel:
             dist, idx = cKDTree(mesh.points[la]).query(mesh.points[ra])
             best = np.argmin(dist)
             pairs.append((ra[best], la[idx[best]]))
+            routes.append(route)
         if not pairs:
             raise AnatomyError("the atrial mesh has no right or left atrial wall to connect")
-        return np.unique(np.array(pairs), axis=0)
+        return np.array(pairs), tuple(routes)
+
+    def _crista_path(self) -> tuple[np.ndarray, np.ndarray]:
+        """Crista-terminalis nodes and their geodesic distance (mm, along the RA wall's mesh edges)
+        from the sinus-node landmark: the line the leading pacemaker moves on (``sinus_site``).
+        Empty when the RA has no crista (no rule-based atrial fibres): the site stays the landmark."""
+        mesh = self.mesh
+        ra_cells = mesh.tags == lab.label("ra_wall")
+        crista = np.unique(mesh.cells[ra_cells & (mesh.cell_data["fibre_region"] == CRISTA)])
+        if crista.size == 0:
+            return crista, np.zeros(0)
+        tets = mesh.cells[ra_cells]
+        i, j = (np.concatenate([tets[:, a] for a, _ in TET_EDGES]), np.concatenate([tets[:, b] for _, b in TET_EDGES]))
+        length = np.linalg.norm(mesh.points[i] - mesh.points[j], axis=1)
+        graph = coo_matrix((length, (i, j)), shape=(mesh.n_points, mesh.n_points)).tocsr()
+        dist = csgraph.dijkstra(graph, directed=False, indices=self.sinus_node)[crista]
+        keep = np.isfinite(dist)
+        return crista[keep], dist[keep]
+
+    def sinus_node_at(self, site: float) -> int:
+        """Mesh node of the leading pacemaker at ``site``: the centre of the crista's cross-section at
+        that fraction of the crista's geodesic length, from its end nearest the sinus-node landmark
+        (0; the SA node lies in the crista at the SVC junction) toward the IVC (1). The landmark
+        itself where the RA has no crista."""
+        if self._crista.size == 0:
+            return int(self.sinus_node)
+        d = self._crista_distance
+        target = d.min() + site * (d.max() - d.min())
+        off = np.abs(d - target)
+        band = np.flatnonzero(off <= max(SITE_BAND_MM, off.min()))
+        pts = self.mesh.points[self._crista[band]]
+        return int(self._crista[band[np.argmin(np.linalg.norm(pts - pts.mean(axis=0), axis=1))]])
 
     def _gpu_solver(self, backend: str):
         """The batched PyTorch solver on a CUDA device (``backend`` "torch", or "auto" when one is
@@ -250,8 +290,8 @@ class SinusRhythmModel:
         through the interatrial bridges (crossed at the bundle speed)."""
         a = self.atria
         velocities = np.stack([self._atrial_velocities(p) for p in params])
-        sa = a.local(np.array([self.sinus_node]))
-        first = a.solver.solve_batch(a.fibres, velocities, [sa] * len(params), None, a.sheets, a.regions)
+        sa = [a.local(np.array([self.sinus_node_at(p.sinus_site)])) for p in params]
+        first = a.solver.solve_batch(a.fibres, velocities, sa, None, a.sheets, a.regions)
         ra, la = a.local(self.bridges[:, 0]), a.local(self.bridges[:, 1])
         if not np.isfinite(first[:, ra]).all():
             raise AnatomyError(
@@ -259,8 +299,9 @@ class SinusRhythmModel:
                 "disconnected pieces (see components in mesh_report.json). Atrial walls are about 2.5 mm thick, "
                 "so build the label map and mesh at 1 mm (--edge-mm 1, a label map of at most 1.25 mm)")
         gap = np.linalg.norm(self.mesh.points[self.bridges[:, 0]] - self.mesh.points[self.bridges[:, 1]], axis=1)
-        sources = [np.concatenate([sa, la])] * len(params)
-        starts = [np.concatenate([[0.0], first[k, ra] + gap / (p.cv_atrial_fibre * p.atrial_bundle_factor)])
+        sources = [np.concatenate([s, la]) for s in sa]
+        starts = [np.concatenate([[0.0], first[k, ra] + gap / (p.cv_atrial_fibre * p.atrial_bundle_factor)
+                                  + [getattr(p, INTERATRIAL_ROUTES[r]) for r in self.bridge_routes]])
                   for k, p in enumerate(params)]
         return a.solver.solve_batch(a.fibres, velocities, sources, starts, a.sheets, a.regions)
 

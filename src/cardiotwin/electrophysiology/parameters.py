@@ -11,6 +11,11 @@ The ranges are the calibration's search space. Sources:
   band) 5-10 ms later;
 * atrial conduction 0.7-1.2 mm/ms with faster bundles (Bachmann's bundle, crista terminalis,
   pectinate muscles 1.2-2 mm/ms; Harrild & Henriquez 2000, Circ Res 87:e25; Loewe et al. 2016);
+* the sinus node's leading pacemaker shifts along the crista terminalis, from the SVC junction
+  down toward the IVC (a multicentric pacemaker complex; Boineau et al. 1988, Circulation 77:1221),
+  and the LA is excited through Bachmann's bundle and the septal rim of the fossa ovalis (Lemery et
+  al. 2007, Heart Rhythm 4:1157), either route slowed in interatrial block (Bayes de Luna et al.
+  2012, J Electrocardiol 45:445);
 * action-potential duration heterogeneity: epicardium 40-60+ ms shorter than endocardium, needed for
   upright T waves (Higuchi & Nakaya 1984, reviewed by Yan & Martin 2003, J Cardiovasc
   Electrophysiol 14:639), apex shorter than base (larger IKs/IKr at the apex; Szentadrassy et al.
@@ -64,10 +69,16 @@ SPECS: dict[str, Spec] = {
     "cv_transverse": Spec("mm/ms", 0.12, 0.45, "ventricular conduction velocity across the fibres"),
     "cv_endo": Spec("mm/ms", 1.0, 4.0, "fast endocardial (Purkinje-like) layer, isotropic"),
     "endo_depth_mm": Spec("mm", 0.5, 4.0, "depth of the fast endocardial layer"),
-    "cv_atrial_fibre": Spec("mm/ms", 0.6, 1.4, "atrial conduction velocity along the fibres"),
+    "cv_atrial_fibre": Spec("mm/ms", 0.5, 1.4, "atrial conduction velocity along the fibres"),
     "cv_atrial_transverse": Spec("mm/ms", 0.2, 0.7, "atrial conduction velocity across the fibres"),
     "atrial_bundle_factor": Spec("1", 1.0, 2.5, "speed-up of Bachmann's bundle, crista terminalis, pectinates"),
-    "av_delay": Spec("ms", 60.0, 200.0, "from AV-node activation to the first ventricular root node"),
+    "av_delay": Spec("ms", 40.0, 200.0, "from AV-node activation to the first ventricular root node"),
+    "sinus_site": Spec("1", 0.0, 0.6, "leading pacemaker site along the crista terminalis, as a fraction of its "
+                       "length from the SVC junction (0) toward the IVC (1)"),
+    "bachmann_delay_ms": Spec("ms", 0.0, 40.0, "extra delay of the interatrial route through Bachmann's bundle "
+                              "(large: interatrial block)"),
+    "septal_delay_ms": Spec("ms", 0.0, 40.0, "extra delay of the interatrial route over the septum "
+                            "(fossa-ovalis rim)"),
     "apd_mean": Spec("ms", 150.0, 450.0, "mean ventricular action-potential duration (a long QT needs ~400)"),
     "apd_transmural": Spec("ms", -60.0, 120.0, "APD endocardium minus epicardium (negative: reversed, e.g. ischaemia)"),
     "apd_apicobasal": Spec("ms", -60.0, 120.0, "APD apex minus base"),
@@ -97,6 +108,9 @@ class EpParameters:
     cv_atrial_transverse: float = 0.55
     atrial_bundle_factor: float = 1.8
     av_delay: float = 100.0
+    sinus_site: float = 0.0
+    bachmann_delay_ms: float = 0.0
+    septal_delay_ms: float = 0.0
     apd_mean: float = 290.0
     apd_transmural: float = 80.0
     apd_apicobasal: float = -30.0
