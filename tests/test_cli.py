@@ -65,6 +65,40 @@ def test_calibrate_command_reports_a_missing_twin(tmp_path):
     assert "error:" in result.output and "nowhere" in result.output and "Traceback" not in result.output
 
 
+def test_calibrate_defaults_are_the_best_route_and_quick_the_cheap_one(tmp_path, monkeypatch):
+    """``cardiotwin calibrate`` fits the heart's rotation by default (the route of the real-record
+    figures) and ``--quick`` passes the QUICK settings (no rotation, a smaller budget); an explicit
+    ``--budget`` wins over both. The twin and the optimiser are replaced here: only the settings
+    that reach ``calibrate`` are checked."""
+    import cardiotwin.calibration.optimise as optimise
+    import cardiotwin.pipeline.twin_folder as twin_folder
+    import cardiotwin.twin as twin_module
+    from cardiotwin.errors import InvalidParameterError
+
+    seen = []
+
+    def fake_calibrate(twin, ecg, **settings):
+        seen.append(settings)
+        raise InvalidParameterError("stop here")
+
+    monkeypatch.setattr(optimise, "calibrate", fake_calibrate)
+    monkeypatch.setattr(twin_module.Twin, "load", staticmethod(lambda folder: object()))
+    monkeypatch.setattr(twin_folder, "ensure_lead_fields", lambda twin, folder: None)
+    ecg = tmp_path / "ecg.csv"
+    ecg.write_text("time_ms,I\n0,0\n1,0\n")
+    base = ["calibrate", "--twin", str(tmp_path), "--ecg", str(ecg), "--out", str(tmp_path / "out")]
+    for extra in ([], ["--quick"], ["--quick", "--budget", "50"]):
+        result = runner.invoke(app, base + extra)
+        assert result.exit_code == 2 and "stop here" in result.output, result.output
+    default, quick, quick_budget = seen
+    assert default["pose"] is True and "budget" not in default and default["gain"] == "lead"
+    assert {k: quick[k] for k in optimise.QUICK} == optimise.QUICK and quick["pose"] is False
+    assert quick_budget["budget"] == 50
+    from cardiotwin.calibration.config import CalibrationConfig
+
+    assert CalibrationConfig().replace(**optimise.QUICK).p_budget < CalibrationConfig().p_budget  # valid settings
+
+
 def test_build_command_takes_an_mmwhs_map_to_an_ecg(tmp_path):
     """A heart-only map in MM-WHS codes (the phantom's seven expert classes, 2 mm) with its CT, both
     cropped around the heart as a cardiac CT is: walls, veins, a torso fitted to the CT's body and

@@ -21,6 +21,7 @@ from cardiotwin.calibration.objective import Mismatch, Target, WindowFit
 from cardiotwin.calibration.optimise import (
     CalibrationModel,
     CalibrationResult,
+    QUICK,
     REFINEMENT,
     calibrate,
     recovery_errors,
@@ -28,5 +29,5 @@ from cardiotwin.calibration.optimise import (
 )
 from cardiotwin.calibration.space import SearchSpace
 
-__all__ = ["CalibrationConfig", "Mismatch", "Target", "WindowFit", "CalibrationModel", "CalibrationResult", "REFINEMENT", "calibrate",
+__all__ = ["CalibrationConfig", "Mismatch", "Target", "WindowFit", "CalibrationModel", "CalibrationResult", "QUICK", "REFINEMENT", "calibrate",
            "recovery_errors", "repolarisation_errors", "SearchSpace"]

@@ -81,7 +81,7 @@ from cardiotwin.electrophysiology.repolarisation import Repolarisation
 from cardiotwin.errors import AnatomyError, InputError, InvalidParameterError
 from cardiotwin.types import TWELVE_LEADS, Ecg
 
-__all__ = ["CalibrationModel", "CalibrationResult", "OptimiserRun", "REFINEMENT", "cmaes", "calibrate", "repolarisation_errors",
+__all__ = ["CalibrationModel", "CalibrationResult", "OptimiserRun", "QUICK", "REFINEMENT", "cmaes", "calibrate", "repolarisation_errors",
            "recovery_errors"]
 
 DEFAULT_BUDGET = 1200
@@ -653,6 +653,10 @@ def _final_fits(target: Target, fitted: Ecg, windows, gain: str, beat_gain: np.n
 
 # ------------------------------------------------------------------------------ the API
 
+
+QUICK = {"pose": False, "budget": DEFAULT_BUDGET // 4, "mapping_rounds": 1, "t_budget": 300, "p_budget": 80}
+"""The cheaper route (``cardiotwin calibrate --quick``): no heart rotation, a quarter of the QRS
+budget, one space-mapping round, shorter T and P searches."""
 
 REFINEMENT = {"fine_root_sites": 6, "fine_budget": 150}
 """The 1 mm finish of the QRS stage the recovery benchmark runs: root-site search with 6 x 6
