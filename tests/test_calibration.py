@@ -706,7 +706,7 @@ def test_real_ecg_small_budget(model, shared_data):
 
 @pytest.mark.slow
 def test_hidden_repolarisation_is_recovered(model):
-    """(slow: ~1 min; bench_calibration.py --repolarisation runs five draws) Hidden repolarisation
+    """(slow: ~1 min; bench_calibration.py --hidden-seeds runs five draws of T and P) Hidden repolarisation
     (coupling, 3 mm smoothing, regional APD terms, a slow phase 3) on the true activation of a noisy
     synthetic record; the T stage starts from the default repolarisation (RT MAE 33 ms, Spearman 0.59).
     Measured: T r 0.966, RT MAE 2.9 ms, Spearman 0.973 (CMA-ES alone, before the Levenberg-Marquardt

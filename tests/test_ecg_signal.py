@@ -457,6 +457,21 @@ def test_real_ptb_s0010_sampling_rate_invariance(shared_data):
     assert low["qrs_axis_deg"] == pytest.approx(ref["qrs_axis_deg"], abs=2.0)
 
 
+def test_simulated_beat_features_remeasure_a_real_median_beat(shared_data):
+    """``simulated_beat_features`` (the beat tiled as a rhythm, cleaned, delineated) measures the real
+    s0010 median beat as its own preprocessing did: PR within 10 ms (IEC 60601-2-25's PR tolerance;
+    measured 6), QRS and QT within 5 ms. Before the tiles' joins were levelled, the step where the
+    beat's end met its start was taken for the P wave's rise and no P was found."""
+    from cardiotwin.ecg.features import simulated_beat_features
+
+    beat = preprocess(read_ecg(shared_data / "ecg_ptbdb_s0010_re" / "s0010_re").select(TWELVE_LEADS))
+    fid = beat.fiducials
+    f = simulated_beat_features(beat.ecg, fid.r_ms)
+    assert f["has_p"] and f["pr_ms"] == pytest.approx(fid.qrs_on_ms - fid.p_on_ms, abs=10.0)
+    assert f["qrs_ms"] == pytest.approx(fid.qrs_off_ms - fid.qrs_on_ms, abs=5.0)
+    assert f["qt_ms"] == pytest.approx(fid.t_end_ms - fid.qrs_on_ms, abs=5.0)
+
+
 def test_isoelectric_level_comes_from_the_flat_pr_segment_not_a_slow_qrs_start():
     """A beat with a flat PR segment at a known level, then a slow 30 ms QRS start (a ramp to
     0.15 mV) that the delineation missed (onset at the ramp's end): the level must be the PR

@@ -23,11 +23,12 @@ from cardiotwin.calibration.optimise import (
     CalibrationResult,
     QUICK,
     REFINEMENT,
+    atrial_errors,
     calibrate,
     recovery_errors,
     repolarisation_errors,
 )
 from cardiotwin.calibration.space import SearchSpace
 
-__all__ = ["CalibrationConfig", "Mismatch", "Target", "WindowFit", "CalibrationModel", "CalibrationResult", "QUICK", "REFINEMENT", "calibrate",
+__all__ = ["CalibrationConfig", "Mismatch", "Target", "WindowFit", "CalibrationModel", "CalibrationResult", "QUICK", "REFINEMENT", "atrial_errors", "calibrate",
            "recovery_errors", "repolarisation_errors", "SearchSpace"]

@@ -81,7 +81,7 @@ from cardiotwin.electrophysiology.repolarisation import Repolarisation
 from cardiotwin.errors import AnatomyError, InputError, InvalidParameterError
 from cardiotwin.types import TWELVE_LEADS, Ecg
 
-__all__ = ["CalibrationModel", "CalibrationResult", "OptimiserRun", "QUICK", "REFINEMENT", "cmaes", "calibrate", "repolarisation_errors",
+__all__ = ["CalibrationModel", "CalibrationResult", "OptimiserRun", "QUICK", "REFINEMENT", "atrial_errors", "cmaes", "calibrate", "repolarisation_errors",
            "recovery_errors"]
 
 DEFAULT_BUDGET = 1200
@@ -892,3 +892,19 @@ def repolarisation_errors(model: CalibrationModel, truth: EpParameters, estimate
     return {"rt_mae_ms": float(np.mean(np.abs(rt[0] - rt[1]))),
             "rt_spearman": float(spearmanr(rt[0], rt[1]).statistic),
             "rt_dispersion_true_ms": float(np.ptp(rt[0])), "rt_dispersion_est_ms": float(np.ptp(rt[1]))}
+
+
+def atrial_errors(model: CalibrationModel, truth: EpParameters, estimate: EpParameters) -> dict:
+    """How well a calibration recovered the atria: atrial activation map error (MAE, ms, from the
+    sinus site, and referred to the ventricular onset, which adds the AV delay's error), the distance
+    between the true and estimated pacemaker sites (mm), and the AV-delay error (ms)."""
+    atrial, v_start = model.atrial([truth, estimate])
+    if atrial is None:
+        return {}
+    m = model.model
+    sites = [m.sinus_node_at(p.sinus_site) for p in (truth, estimate)]
+    pts = model.twin.heart.points
+    return {"atrial_at_mae_ms": float(np.mean(np.abs(atrial[0] - atrial[1]))),
+            "atrial_at_to_onset_mae_ms": float(np.mean(np.abs((atrial[0] - v_start[0]) - (atrial[1] - v_start[1])))),
+            "sinus_site_distance_mm": float(np.linalg.norm(pts[sites[0]] - pts[sites[1]])),
+            "av_delay_error_ms": float(estimate.av_delay - truth.av_delay)}

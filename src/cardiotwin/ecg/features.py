@@ -28,6 +28,7 @@ from cardiotwin.ecg.signal import Beat, Fiducials, delineate
 
 _HEXAXIAL_DEG = {"I": 0.0, "II": 60.0, "III": 120.0, "aVR": -150.0, "aVL": -30.0, "aVF": 90.0}
 _AUGMENTED = {"aVR", "aVL", "aVF"}
+JOIN_MS = 10.0  # how much of each end of a beat sets its level where simulated_beat_features joins the tiles
 
 
 def frontal_axis(net: dict[str, float]) -> float | None:
@@ -120,10 +121,18 @@ def simulated_beat_features(ecg, r_ms: float, repeats: int = 5) -> dict[str, Any
     """:func:`features` of one simulated beat, measured as a patient's would be: the beat repeated
     ``repeats`` times as a rhythm (its duration is the RR interval), cleaned, averaged and
     delineated, with the R peak known (``r_ms``, e.g. the time of largest QRS power; a detector can
-    take a twin's steep T waves for R waves)."""
+    take a twin's steep T waves for R waves). The beat's ends are first levelled by a linear ramp
+    (``JOIN_MS`` at each end), so the tiles join without a step."""
     from cardiotwin.ecg.signal import beat_from_r_peaks
     from cardiotwin.types import Ecg
 
     n = ecg.n_samples
+    x = np.asarray(ecg.signals, dtype=float)
+    # the beat's two ends join in the tiled rhythm: a step there (the ends' levels differ by the
+    # wander a median beat keeps, or an unfinished T) is a spike after cleaning that the P search
+    # takes for a wave, so the ends are levelled by a linear ramp first
+    edge = max(1, int(round(JOIN_MS * ecg.fs / 1000.0)))
+    step = x[:, -edge:].mean(axis=1) - x[:, :edge].mean(axis=1)
+    x = x - step[:, None] * np.linspace(0.0, 1.0, n)[None]
     peaks = int(round(r_ms * ecg.fs / 1000.0)) + n * np.arange(repeats)
-    return features(beat_from_r_peaks(Ecg(np.tile(ecg.signals, repeats), ecg.fs, ecg.leads), peaks))
+    return features(beat_from_r_peaks(Ecg(np.tile(x, repeats), ecg.fs, ecg.leads), peaks))
