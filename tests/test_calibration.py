@@ -380,7 +380,8 @@ def test_coarse_model_transfers_activation(model):
 def test_calibration_and_simulation_share_one_forward_model(model):
     """The calibration's split solves (atria, ventricles from 0, shifted by the onset) give the
     activation times of :class:`~cardiotwin.twin.ForwardModel`, and its batched segments the
-    12-lead ECG that ``cardiotwin ecg`` draws, to rounding (1e-6 ms, 1e-9 mV)."""
+    12-lead ECG that ``cardiotwin ecg`` draws, to rounding (1e-6 ms; 1e-7 mV: the RT smoothing is a
+    CG solve to a relative residual of 1e-8, so the two paths' RT agree to ~1e-5 ms)."""
     from cardiotwin.twin import ForwardModel
 
     p = EpParameters(cv_endo=2.5, apd_coupling=0.4, rt_smoothing_mm=3.0)
@@ -391,7 +392,7 @@ def test_calibration_and_simulation_share_one_forward_model(model):
                        np.where(np.isfinite(sim.activation), sim.activation, -1.0), atol=1e-6)
     seg = model.segments(at[None], p, TWELVE_LEADS, 1000.0, (-v_start[0], 400.0 - v_start[0]))[0]
     assert seg.shape == sim.ecg.signals.shape
-    np.testing.assert_allclose(seg, sim.ecg.signals, atol=1e-9)
+    np.testing.assert_allclose(seg, sim.ecg.signals, atol=1e-7)
 
 
 def test_p_stage_reads_the_av_delay_off_the_p_wave_shift(model):
