@@ -181,6 +181,7 @@ class Repolarisation:
                                                    initial=np.inf) > before_ms + SKIP_MARGIN_MS:
                 continue
             rt[k, v] = self._smooth_beat(rt[k, v], float(p.rt_smoothing_mm))
+        rt[:, v] = np.maximum(rt[:, v], at[:, v] + MIN_APD_MS)
         return np.where(np.isfinite(at), rt, np.inf)
 
     def _smooth_beat(self, rt_v: np.ndarray, length_mm: float) -> np.ndarray:
@@ -204,6 +205,12 @@ class Repolarisation:
         """RT of one activation map for many θ at the cost of a few smoothing solves per smoothing
         length (the T stage's case): everything is linear in AT and in the APD coefficients."""
         return FixedActivation(self, np.asarray(at, dtype=float))
+
+
+MIN_APD_MS = 100.0
+"""Floor of the effective APD (RT - AT): strong coupling, a short APD and smoothing can otherwise put a
+late-activated node's RT before its AT (a crash on real record ptb10_9); human ventricular APDs
+stay above ~150 ms even at fast rates."""
 
 
 class FixedActivation:
@@ -232,5 +239,6 @@ class FixedActivation:
             s = self._smoothed(float(p.rt_smoothing_mm))
             c = _coefficients(p)
             out[k, v] = (1.0 - p.apd_coupling) * s[0] + p.apd_coupling * self.mean + c[0] + c[1:] @ s[1:]
+            out[k, v] = np.maximum(out[k, v], self.at[v] + MIN_APD_MS)
         return out
 
