@@ -421,6 +421,37 @@ def test_p_stage_reads_the_av_delay_off_the_p_wave_shift(model):
     assert loss[2] > loss[0] + 0.05
 
 
+def test_p_stage_interval_terms_measure_the_p_wave_as_the_delineator_does(model):
+    """The P stage adds the P onset (PR) and P duration errors to the P window's mismatch, each
+    bounded on the simulated leads as the delineator bounds the patient's. On a synthetic beat the
+    truth's own atria (its AV delay) are within 10 ms on both (the noisy record's delineation
+    against the clean simulation: each term under a quarter of FEATURE_WEIGHT); atria conducting
+    twice as fast make a P wave tens of ms too short, and each ms of lag moves the onset by 1 ms."""
+    from cardiotwin.calibration.optimise import FEATURE_SCALE_MS, FEATURE_WEIGHT, _PProblem, _QrsProblem
+    from cardiotwin.calibration.synthetic import synthetic_beat
+
+    truth = EpParameters(av_delay=140.0, cv_atrial_fibre=0.6, cv_atrial_transverse=0.3)
+    beat, _ = synthetic_beat(model, truth, np.random.default_rng(3), noise_mv=0.005, emg_mv=0.0,
+                             powerline_mv=0.0, wander_mv=0.0)
+    target = Target.from_beat(beat)
+    counts = {"coarse": 0, "fine": 0, "atrial": 0, "ecg": 0}
+    vent = model.ventricular([truth])[0]
+    qrs = _QrsProblem(model, target, SearchSpace.for_stage("QRS", truth), truth, Mismatch(target, "QRS"), counts)
+    fit = qrs.fit(vent[None])
+    lag = float(fit.lag_ms[0])
+    prob = _PProblem(model, target, truth, vent, lag, "lead", fit.gain[0], None, counts)
+    fast = truth.with_values(cv_atrial_fibre=1.2, cv_atrial_transverse=0.6)
+    ps = [truth, fast]
+    cost = prob._cost(prob.segments(ps), np.array([p.av_delay for p in ps]))
+    at_lag = cost(np.array([lag, lag + 10.0]))
+    print("interval terms at the QRS lag and 10 ms on", at_lag)
+    assert at_lag[0, 0] < 0.5 * FEATURE_WEIGHT
+    assert at_lag[1, 0] > FEATURE_WEIGHT
+    # 10 ms of lag: the onset term grows as ((e + 10) / scale)^2 - (e / scale)^2 with |e| <= 10 ms
+    grow = (at_lag[0, 1] - at_lag[0, 0]) / FEATURE_WEIGHT * FEATURE_SCALE_MS**2
+    assert 0.0 <= grow <= 400.0
+
+
 @pytest.fixture(scope="module")
 def recovery(model):
     from cardiotwin.calibration.synthetic import synthetic_beat

@@ -57,6 +57,7 @@ batch of simulations and all lags at once.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -234,6 +235,14 @@ class Mismatch:
         self._mm = (m * m).sum(axis=1)  # (L,)
         self._mc_norm = np.sqrt((self._mc**2).sum(axis=1))
 
+    def measured_ms(self, sample: np.ndarray, lag_ms: np.ndarray) -> np.ndarray:
+        """Time (ms, on the measured beat's axis) that simulated segment sample ``sample`` takes at
+        lag ``lag_ms`` (broadcast together): the segment is compared from sample lag - lag_range[0]."""
+        fs = self.target.fs
+        lag = np.clip(np.round(np.asarray(lag_ms) * fs / 1000.0), *self.lag_range)
+        start = self.offset + round(self.target.qrs_on_ms * fs / 1000.0)  # the window's first sample
+        return (start + np.asarray(sample) - (lag - self.lag_range[0])) * 1000.0 / fs
+
     @property
     def n_samples(self) -> int:
         """Samples a simulated segment must have."""
@@ -263,8 +272,11 @@ class Mismatch:
             return np.maximum(sxm, 0.0) / np.maximum(sxx, 1e-300)
         return np.ones_like(sxm)
 
-    def __call__(self, sims: np.ndarray, lag_ms: float | np.ndarray | None = None) -> WindowFit:
-        """Fit of simulated segments ``(b, L, n_samples)``; ``lag_ms`` fixes the lag (else searched)."""
+    def __call__(self, sims: np.ndarray, lag_ms: float | np.ndarray | None = None,
+                 lag_cost: Callable[[np.ndarray], np.ndarray] | None = None) -> WindowFit:
+        """Fit of simulated segments ``(b, L, n_samples)``; ``lag_ms`` fixes the lag (else searched).
+        ``lag_cost`` maps the candidate lags (K,) in ms to a cost (b, K) added to the loss before the
+        best lag is chosen (e.g. an interval feature that the lag moves, :mod:`.optimise`'s P stage)."""
         s = self._segments(sims)
         b = s.shape[0]
         fs = self.target.fs
@@ -291,6 +303,8 @@ class Mismatch:
         else:
             nrmse = np.sqrt(resid.sum(axis=1) / max(float(self._mm.sum()), 1e-300))
         loss = self.corr_weight * (1.0 - corr).mean(axis=1) + self.rmse_weight * nrmse  # (b, K)
+        if lag_cost is not None:
+            loss = loss + np.broadcast_to(lag_cost(lags / fs * 1000.0), loss.shape)
         if lag_ms is None:
             best = np.argmin(loss, axis=1)
         else:

@@ -117,12 +117,15 @@ def features(beat: Beat, fiducials: Fiducials | None = None) -> dict[str, Any]:
     }
 
 
-def simulated_beat_features(ecg, r_ms: float, repeats: int = 5) -> dict[str, Any]:
+def simulated_beat_features(ecg, r_ms: float, repeats: int = 5, fiducials: Fiducials | None = None) -> dict[str, Any]:
     """:func:`features` of one simulated beat, measured as a patient's would be: the beat repeated
     ``repeats`` times as a rhythm (its duration is the RR interval), cleaned, averaged and
     delineated, with the R peak known (``r_ms``, e.g. the time of largest QRS power; a detector can
     take a twin's steep T waves for R waves). The beat's ends are first levelled by a linear ramp
-    (``JOIN_MS`` at each end), so the tiles join without a step."""
+    (``JOIN_MS`` at each end), so the tiles join without a step. ``fiducials`` (on ``ecg``'s time
+    axis) replace the delineation of the repeated beat: a patient's median beat is best measured
+    with the fiducials delineated on the whole record (on ptb_s0273lre the repeated median beat's
+    T end was found 300 ms late, in the stretch where the window's end meets the next tile)."""
     from cardiotwin.ecg.signal import beat_from_r_peaks
     from cardiotwin.types import Ecg
 
@@ -135,4 +138,9 @@ def simulated_beat_features(ecg, r_ms: float, repeats: int = 5) -> dict[str, Any
     step = x[:, -edge:].mean(axis=1) - x[:, :edge].mean(axis=1)
     x = x - step[:, None] * np.linspace(0.0, 1.0, n)[None]
     peaks = int(round(r_ms * ecg.fs / 1000.0)) + n * np.arange(repeats)
-    return features(beat_from_r_peaks(Ecg(np.tile(x, repeats), ecg.fs, ecg.leads), peaks))
+    beat = beat_from_r_peaks(Ecg(np.tile(x, repeats), ecg.fs, ecg.leads), peaks)
+    if fiducials is None:
+        return features(beat)
+    shift = beat.r_ms - r_ms  # the repeated beat's axis against ecg's
+    moved = {k: None if v is None else v + shift for k, v in fiducials.as_dict().items() if k != "note"}
+    return features(beat, Fiducials(**moved, note=fiducials.note))

@@ -651,6 +651,20 @@ def _trapezium_start(s: np.ndarray, ds: np.ndarray, peak: int, limit: int, min_s
     return n - 1 - end
 
 
+def wave_bounds(rms: np.ndarray, fs: float) -> tuple[int, int, int]:
+    """(onset, peak, offset) samples of the one wave on a positive curve ``rms`` (e.g. the RMS over
+    leads of a simulated P wave), by the trapezium method that :func:`delineate` uses for the P
+    wave (Vázquez-Seisdedos et al. 2011; same spans), so a simulated wave is bounded as a measured
+    one is."""
+    rms = np.asarray(rms, dtype=float)
+    peak = int(np.argmax(rms))
+    smp = lambda ms: int(round(ms * fs / 1000.0))  # noqa: E731
+    drms = np.gradient(rms)
+    off = _trapezium_end(rms, drms, peak, len(rms) - 1, smp(20), smp(80))
+    on = _trapezium_start(rms, drms, peak, 0, smp(20), smp(80))
+    return on, peak, off
+
+
 def _find_p(
     beat: Beat, xs: np.ndarray, base: np.ndarray, qrs_on: int, t_end: int, rr: float, smp
 ) -> tuple[int, int, int] | None:
