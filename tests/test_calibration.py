@@ -452,6 +452,36 @@ def test_p_stage_interval_terms_measure_the_p_wave_as_the_delineator_does(model)
     assert 0.0 <= grow <= 400.0
 
 
+def test_t_stage_interval_terms_find_the_patients_qt(model):
+    """The T stage adds the T peak time and QT errors to the ST-T window's mismatch, the T wave
+    bounded on the simulated leads as the delineator bounds the patient's. On a synthetic beat the
+    truth's repolarisation is within 10 ms on both (under a quarter of FEATURE_WEIGHT each); a mean
+    APD 60 ms longer moves both by tens of ms (the terms grow past FEATURE_WEIGHT)."""
+    from cardiotwin.calibration.optimise import FEATURE_WEIGHT, _TProblem, _QrsProblem
+    from cardiotwin.calibration.synthetic import synthetic_beat
+
+    truth = EpParameters(apd_mean=280.0)
+    beat, _ = synthetic_beat(model, truth, np.random.default_rng(4), noise_mv=0.005, emg_mv=0.0,
+                             powerline_mv=0.0, wander_mv=0.0)
+    target = Target.from_beat(beat)
+    counts = {"coarse": 0, "fine": 0, "atrial": 0, "ecg": 0}
+    vent = model.ventricular([truth])[0]
+    qrs = _QrsProblem(model, target, SearchSpace.for_stage("QRS", truth), truth, Mismatch(target, "QRS"), counts)
+    fit = qrs.fit(vent[None])
+    lag = float(fit.lag_ms[0])
+    mis = Mismatch(target, "T", gain="lead", max_lag_ms=abs(lag) + 1.0, fixed_gain=fit.gain[0])
+    atrial, v_start = model.atrial([truth])
+    at = model.assemble(atrial, v_start, vent[None])
+    space = SearchSpace.for_stage("T", truth)
+    prob = _TProblem(space, truth, mis, at, model.repolarisation.for_activation(at[0]), model, target, None, counts,
+                     lag, fit.gain[0])
+    xs = np.array([space.to_unit(truth), space.to_unit(truth.with_values(apd_mean=340.0))])
+    pen = prob.penalty(prob.segments(xs))
+    print("T interval terms (truth, APD + 60 ms)", pen)
+    assert pen[0] < 0.5 * FEATURE_WEIGHT
+    assert pen[1] > FEATURE_WEIGHT
+
+
 @pytest.fixture(scope="module")
 def recovery(model):
     from cardiotwin.calibration.synthetic import synthetic_beat

@@ -243,6 +243,14 @@ class Mismatch:
         start = self.offset + round(self.target.qrs_on_ms * fs / 1000.0)  # the window's first sample
         return (start + np.asarray(sample) - (lag - self.lag_range[0])) * 1000.0 / fs
 
+    def segment_sample(self, ms: float, lag_ms: float) -> int:
+        """The simulated segment's sample that lies at ``ms`` on the measured axis at lag ``lag_ms``
+        (the inverse of :meth:`measured_ms`)."""
+        fs = self.target.fs
+        lag = int(np.clip(round(lag_ms * fs / 1000.0), *self.lag_range))
+        start = self.offset + round(self.target.qrs_on_ms * fs / 1000.0)
+        return int(round(ms * fs / 1000.0)) - start + lag - self.lag_range[0]
+
     @property
     def n_samples(self) -> int:
         """Samples a simulated segment must have."""

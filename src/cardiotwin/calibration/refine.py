@@ -62,7 +62,8 @@ def levenberg_marquardt(prob, x: np.ndarray, budget: int, *, step: float = 0.04,
                         label: str = "QRS") -> tuple[np.ndarray, float, int]:
     """Refine unit-cube point ``x`` of ``prob`` (a QRS problem of :mod:`.optimise`, or any object
     with a :class:`~.objective.Mismatch` ``mis`` and ``segments(xs, fidelity)`` giving its simulated
-    segments) on the 1 mm model (or, ``fidelity="coarse"``, the space-mapped coarse one) with at
+    segments, and optionally ``penalty(segments)``: terms (b,) added to the loss, e.g. the T stage's
+    intervals; steps are Gauss-Newton steps of the mismatch, accepted on the whole loss) on the 1 mm model (or, ``fidelity="coarse"``, the space-mapped coarse one) with at
     most ``budget`` solves (module docstring); ``free``: indices of the dimensions refined (default all);
     ``label``: the stage named in the history (the T stage refines its parameters the same way). Returns the point,
     its loss and the solves spent; the point is ``x`` itself when no step improved the loss. The
@@ -80,9 +81,14 @@ def levenberg_marquardt(prob, x: np.ndarray, budget: int, *, step: float = 0.04,
         raise InvalidParameterError(f"fidelity must be 'coarse' or 'fine', got {fidelity!r}")
     clock = time.perf_counter() if clock is None else clock
     mis = prob.mis
+    penalty = getattr(prob, "penalty", None)  # extra terms of the loss (b,), from the segments
+
+    def total(seg, fit):
+        return fit.loss if penalty is None else fit.loss + penalty(seg)
+
     seg = prob.segments(x[None], fidelity)
     fit = mis(seg)
-    f, lag = float(fit.loss[0]), float(fit.lag_ms[0])
+    f, lag = float(total(seg, fit)[0]), float(fit.lag_ms[0])
     f_start, spent, small, rejected, iters = f, 1, 0, 0, 0
     trace = [[time.perf_counter() - clock, f]]  # (time since clock, loss) after each iteration
     while spent + d + len(DAMPING_FACTORS) <= budget and small < 2 and rejected < 2:
@@ -106,11 +112,12 @@ def levenberg_marquardt(prob, x: np.ndarray, budget: int, *, step: float = 0.04,
             trials.append(trial)
         tseg = prob.segments(np.asarray(trials), fidelity)
         tfit = mis(tseg)
+        tloss = total(tseg, tfit)
         spent += d + len(trials)
-        k = int(np.argmin(tfit.loss))
-        if tfit.loss[k] < f:
-            small = small + 1 if f - float(tfit.loss[k]) < tol else 0
-            x, f, lag, seg = trials[k], float(tfit.loss[k]), float(tfit.lag_ms[k]), tseg[k:k + 1]
+        k = int(np.argmin(tloss))
+        if tloss[k] < f:
+            small = small + 1 if f - float(tloss[k]) < tol else 0
+            x, f, lag, seg = trials[k], float(tloss[k]), float(tfit.lag_ms[k]), tseg[k:k + 1]
             damping = max(damping * DAMPING_FACTORS[k] * 0.3, 1e-6)
             rejected = 0
         else:

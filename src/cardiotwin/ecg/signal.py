@@ -564,8 +564,7 @@ def delineate(beat: Beat) -> Fiducials:
             f"T wave before {t_lim * to_ms:.0f} ms (window end or next beat); check the record (or "
             "after_ms of median_beat)"
         )
-    t_peak = t_lo + int(np.argmax(rms[t_lo:t_lim]))
-    t_end = _zhang_end(rms, t_peak, t_lim, smp(128), smp(10))
+    t_peak, t_end = t_wave_bounds(rms, fs, t_lo, t_lim)
 
     # ---- P wave between the previous T end and the QRS
     fid = dict(
@@ -649,6 +648,15 @@ def _trapezium_start(s: np.ndarray, ds: np.ndarray, peak: int, limit: int, min_s
     n = len(s)
     end = _trapezium_end(rev, -ds[::-1], n - 1 - peak, n - 1 - limit, min_span, span)
     return n - 1 - end
+
+
+def t_wave_bounds(rms: np.ndarray, fs: float, lo: int, limit: int) -> tuple[int, int]:
+    """(peak, end) samples of the T wave on the RMS of baseline-referred leads ``rms``, searched in
+    [lo, limit): the peak is the largest RMS there, the end Zhang et al.'s area indicator
+    (:func:`_zhang_end`, 128 ms window), as :func:`delineate` bounds it."""
+    smp = lambda ms: int(round(ms * fs / 1000.0))  # noqa: E731
+    peak = lo + int(np.argmax(rms[lo:limit]))
+    return peak, _zhang_end(rms, peak, limit, smp(128), smp(10))
 
 
 def wave_bounds(rms: np.ndarray, fs: float) -> tuple[int, int, int]:
