@@ -395,6 +395,22 @@ def test_calibration_and_simulation_share_one_forward_model(model):
     np.testing.assert_allclose(seg, sim.ecg.signals, atol=1e-7)
 
 
+def _quiet_beat_fit(model, truth: EpParameters, seed: int):
+    """A nearly noise-free synthetic beat of ``truth`` and its QRS fit at the truth: the target, the
+    truth's ventricular activation, the QRS lag (ms), the beat's per-lead gains and the counters."""
+    from cardiotwin.calibration.optimise import _QrsProblem
+    from cardiotwin.calibration.synthetic import synthetic_beat
+
+    beat, _ = synthetic_beat(model, truth, np.random.default_rng(seed), noise_mv=0.005, emg_mv=0.0,
+                             powerline_mv=0.0, wander_mv=0.0)
+    target = Target.from_beat(beat)
+    counts = {"coarse": 0, "fine": 0, "atrial": 0, "ecg": 0}
+    vent = model.ventricular([truth])[0]
+    qrs = _QrsProblem(model, target, SearchSpace.for_stage("QRS", truth), truth, Mismatch(target, "QRS"), counts)
+    fit = qrs.fit(vent[None])
+    return target, vent, float(fit.lag_ms[0]), fit.gain[0], counts
+
+
 def test_p_stage_reads_the_av_delay_off_the_p_wave_shift(model):
     """The ventricles are silent over the P window, so the AV delay only moves the atrial ECG in
     time and the P stage reads it off the lag of each candidate (``_PProblem``). On a synthetic beat
@@ -402,18 +418,11 @@ def test_p_stage_reads_the_av_delay_off_the_p_wave_shift(model):
     the truth's atria but the default 100 ms gets 140 ms back to within 2 samples (2 ms at 1 kHz;
     the median beat and the delineated QRS onset move by a sample or so) and the truth's loss; the
     default site and routes score worse."""
-    from cardiotwin.calibration.optimise import _PProblem, _QrsProblem
-    from cardiotwin.calibration.synthetic import synthetic_beat
+    from cardiotwin.calibration.optimise import _PProblem
 
     truth = EpParameters(av_delay=140.0, sinus_site=0.4, bachmann_delay_ms=20.0)
-    beat, _ = synthetic_beat(model, truth, np.random.default_rng(2), noise_mv=0.005, emg_mv=0.0,
-                             powerline_mv=0.0, wander_mv=0.0)
-    target = Target.from_beat(beat)
-    counts = {"coarse": 0, "fine": 0, "atrial": 0, "ecg": 0}
-    vent = model.ventricular([truth])[0]
-    qrs = _QrsProblem(model, target, SearchSpace.for_stage("QRS", truth), truth, Mismatch(target, "QRS"), counts)
-    fit = qrs.fit(vent[None])
-    prob = _PProblem(model, target, truth, vent, float(fit.lag_ms[0]), "lead", fit.gain[0], None, counts)
+    target, vent, lag, gain, counts = _quiet_beat_fit(model, truth, 2)
+    prob = _PProblem(model, target, truth, vent, lag, "lead", gain, None, counts)
     loss, av = prob.fit([truth, truth.with_values(av_delay=100.0), truth.with_values(sinus_site=0.0, bachmann_delay_ms=0.0)])
     print("P stage av", av, "loss", loss)
     assert av[0] == pytest.approx(140.0, abs=2.0) and av[1] == pytest.approx(140.0, abs=2.0)
@@ -427,19 +436,11 @@ def test_p_stage_interval_terms_measure_the_p_wave_as_the_delineator_does(model)
     truth's own atria (its AV delay) are within 10 ms on both (the noisy record's delineation
     against the clean simulation: each term under a quarter of FEATURE_WEIGHT); atria conducting
     twice as fast make a P wave tens of ms too short, and each ms of lag moves the onset by 1 ms."""
-    from cardiotwin.calibration.optimise import FEATURE_SCALE_MS, FEATURE_WEIGHT, _PProblem, _QrsProblem
-    from cardiotwin.calibration.synthetic import synthetic_beat
+    from cardiotwin.calibration.optimise import FEATURE_SCALE_MS, FEATURE_WEIGHT, _PProblem
 
     truth = EpParameters(av_delay=140.0, cv_atrial_fibre=0.6, cv_atrial_transverse=0.3)
-    beat, _ = synthetic_beat(model, truth, np.random.default_rng(3), noise_mv=0.005, emg_mv=0.0,
-                             powerline_mv=0.0, wander_mv=0.0)
-    target = Target.from_beat(beat)
-    counts = {"coarse": 0, "fine": 0, "atrial": 0, "ecg": 0}
-    vent = model.ventricular([truth])[0]
-    qrs = _QrsProblem(model, target, SearchSpace.for_stage("QRS", truth), truth, Mismatch(target, "QRS"), counts)
-    fit = qrs.fit(vent[None])
-    lag = float(fit.lag_ms[0])
-    prob = _PProblem(model, target, truth, vent, lag, "lead", fit.gain[0], None, counts)
+    target, vent, lag, gain, counts = _quiet_beat_fit(model, truth, 3)
+    prob = _PProblem(model, target, truth, vent, lag, "lead", gain, None, counts)
     fast = truth.with_values(cv_atrial_fibre=1.2, cv_atrial_transverse=0.6)
     ps = [truth, fast]
     cost = prob._cost(prob.segments(ps), np.array([p.av_delay for p in ps]))
@@ -457,24 +458,16 @@ def test_t_stage_interval_terms_find_the_patients_qt(model):
     bounded on the simulated leads as the delineator bounds the patient's. On a synthetic beat the
     truth's repolarisation is within 10 ms on both (under a quarter of FEATURE_WEIGHT each); a mean
     APD 60 ms longer moves both by tens of ms (the terms grow past FEATURE_WEIGHT)."""
-    from cardiotwin.calibration.optimise import FEATURE_WEIGHT, _TProblem, _QrsProblem
-    from cardiotwin.calibration.synthetic import synthetic_beat
+    from cardiotwin.calibration.optimise import FEATURE_WEIGHT, _TProblem
 
     truth = EpParameters(apd_mean=280.0)
-    beat, _ = synthetic_beat(model, truth, np.random.default_rng(4), noise_mv=0.005, emg_mv=0.0,
-                             powerline_mv=0.0, wander_mv=0.0)
-    target = Target.from_beat(beat)
-    counts = {"coarse": 0, "fine": 0, "atrial": 0, "ecg": 0}
-    vent = model.ventricular([truth])[0]
-    qrs = _QrsProblem(model, target, SearchSpace.for_stage("QRS", truth), truth, Mismatch(target, "QRS"), counts)
-    fit = qrs.fit(vent[None])
-    lag = float(fit.lag_ms[0])
-    mis = Mismatch(target, "T", gain="lead", max_lag_ms=abs(lag) + 1.0, fixed_gain=fit.gain[0])
+    target, vent, lag, gain, counts = _quiet_beat_fit(model, truth, 4)
+    mis = Mismatch(target, "T", gain="lead", max_lag_ms=abs(lag) + 1.0, fixed_gain=gain)
     atrial, v_start = model.atrial([truth])
     at = model.assemble(atrial, v_start, vent[None])
     space = SearchSpace.for_stage("T", truth)
     prob = _TProblem(space, truth, mis, at, model.repolarisation.for_activation(at[0]), model, target, None, counts,
-                     lag, fit.gain[0])
+                     lag, gain)
     xs = np.array([space.to_unit(truth), space.to_unit(truth.with_values(apd_mean=340.0))])
     pen = prob.penalty(prob.segments(xs))
     print("T interval terms (truth, APD + 60 ms)", pen)
