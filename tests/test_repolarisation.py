@@ -100,3 +100,25 @@ def test_regional_apd_terms_are_differences_between_regions():
     diff = rep.apd(EpParameters(apd_transmural=0.0, apd_apicobasal=0.0, apd_septal=20.0, apd_anterior=-10.0,
                                 apd_apicobasal_mid=12.0)) - base
     np.testing.assert_allclose(diff, 10.0 * np.cos(phi) - 5.0 * np.sin(phi) + 12.0 * (4 * z * (1 - z) - 2 / 3), atol=1e-9)
+
+
+def test_effective_apd_is_floored_in_both_paths():
+    """Full coupling gives every node RT = <AT> + APD, so on a 300 ms activation spread with the
+    shortest APD the late nodes would repolarise before they activate; both paths floor RT - AT at
+    MIN_APD_MS (exactly, where it binds) and leave the early nodes' times as they were."""
+    from cardiotwin.electrophysiology.parameters import SPECS
+    from cardiotwin.electrophysiology.repolarisation import MIN_APD_MS
+
+    mesh = slab((1.0, 0.0, 0.0), h=2.0)
+    rep = Repolarisation(mesh)
+    at = 10.0 * mesh.points[:, 0]  # 0-300 ms across the slab
+    p = EpParameters(apd_coupling=1.0, apd_mean=SPECS["apd_mean"].low)
+    direct = rep.times(at, p)[0]
+    fixed = rep.for_activation(at).times([p])[0]
+    unfloored = rep.mean_activation(at)[0] + rep.apd(p)
+    for rt in (direct, fixed):
+        apd = (rt - at)[rep.nodes]
+        assert apd.min() == pytest.approx(MIN_APD_MS)
+        binds = (unfloored - at[rep.nodes]) < MIN_APD_MS
+        assert binds.any() and not binds.all()
+        np.testing.assert_allclose(rt[rep.nodes][~binds], unfloored[~binds], atol=1e-6)

@@ -227,6 +227,7 @@ class Mismatch:
         self.lag_range = (-self.max_lag, self.max_lag + lead)  # samples
         q = int(round(target.qrs_on_ms * fs / 1000.0))
         self.offset = i0 - q  # window start relative to the QRS onset (samples)
+        self._first_sample = i0  # the window's first sample on the measured beat
         lo = (self.offset + self.lag_range[0]) / fs * 1000.0
         hi = (self.offset + self.n + self.lag_range[1]) / fs * 1000.0
         self.span_ms = (lo, hi)
@@ -240,16 +241,14 @@ class Mismatch:
         lag ``lag_ms`` (broadcast together): the segment is compared from sample lag - lag_range[0]."""
         fs = self.target.fs
         lag = np.clip(np.round(np.asarray(lag_ms) * fs / 1000.0), *self.lag_range)
-        start = self.offset + round(self.target.qrs_on_ms * fs / 1000.0)  # the window's first sample
-        return (start + np.asarray(sample) - (lag - self.lag_range[0])) * 1000.0 / fs
+        return (self._first_sample + np.asarray(sample) - (lag - self.lag_range[0])) * 1000.0 / fs
 
     def segment_sample(self, ms: float, lag_ms: float) -> int:
         """The simulated segment's sample that lies at ``ms`` on the measured axis at lag ``lag_ms``
         (the inverse of :meth:`measured_ms`)."""
         fs = self.target.fs
         lag = int(np.clip(round(lag_ms * fs / 1000.0), *self.lag_range))
-        start = self.offset + round(self.target.qrs_on_ms * fs / 1000.0)
-        return int(round(ms * fs / 1000.0)) - start + lag - self.lag_range[0]
+        return int(round(ms * fs / 1000.0)) - self._first_sample + lag - self.lag_range[0]
 
     @property
     def n_samples(self) -> int:

@@ -20,7 +20,7 @@ others' parameters are held):
    the P wave's position (the PR interval) is fitted through ``av_delay``, chosen per candidate
    by a shift of its atrial ECG (no extra solve). The P onset (PR) and P duration, bounded on the
    simulated leads as the delineator bounds the patient's, are terms of the objective
-   (``FEATURE_WEIGHT``): shape alone put PR 101 ms off on ptb10_9, 4 ms with them.
+   (``FEATURE_WEIGHT``): by shape alone ptb10_5's PR was fitted 54 ms off, 12 ms with them.
 
 **Optimiser.** CMA-ES (Hansen 2016, "The CMA Evolution Strategy: A Tutorial", arXiv:1604.00772;
 the ``cma`` package) in the unit cube of each stage's box, with box bounds, its default population
@@ -106,11 +106,22 @@ P_SHIFT_MS = 60.0
 """How far the P stage moves the P wave per candidate through the AV delay (ms either way)."""
 FEATURE_WEIGHT = 0.05
 FEATURE_SCALE_MS = 20.0
-"""The P stage's interval terms: ``FEATURE_WEIGHT * (error / FEATURE_SCALE_MS)^2`` for the P onset
-(the PR interval) and the P duration each, added to the P window's mismatch (20 ms, issue 24's PR
-tolerance, costs 0.05, about what 0.05 of median correlation does). Shape alone places a P wave
-whose width is not the patient's by its centre, so its onset (the PR) misses by half the width
-error."""
+"""The interval terms (:func:`_interval_terms`): ``FEATURE_WEIGHT * (error / FEATURE_SCALE_MS)^2``
+for each of the P onset (the PR interval) and P duration in the P stage and the T peak time and T
+end (the QT) in the T stage (20 ms, issue 24's PR and QT tolerance, costs 0.05, about what 0.05 of
+median correlation does). Shape alone places a P wave whose width is not the patient's by its
+centre, so its onset (the PR) misses by half the width error."""
+
+
+def _interval_terms(*errors_ms: np.ndarray) -> np.ndarray:
+    """Sum of the interval terms (``FEATURE_WEIGHT``) of interval errors in ms (broadcast together)."""
+    return FEATURE_WEIGHT * sum((np.asarray(e) / FEATURE_SCALE_MS) ** 2 for e in errors_ms)
+
+
+def _scaled_rms(seg: np.ndarray, beat_gain: np.ndarray) -> np.ndarray:
+    """RMS over the leads (b, n) of simulated segments ``seg`` (b, L, n) at the beat's scale: the
+    curve the delineator bounds waves on."""
+    return np.sqrt(np.mean((seg * beat_gain[None, :, None]) ** 2, axis=1))
 
 
 # ------------------------------------------------------------------------------ forward paths
@@ -530,12 +541,11 @@ class _TProblem:
         bounds the patient's (:func:`~cardiotwin.ecg.signal.t_wave_bounds`, from 60 ms after the
         QRS offset), against the patient's delineated T peak and T end (``FEATURE_WEIGHT`` each)."""
         fid, fs = self.target.fiducials, self.target.fs
-        rms = np.sqrt(np.mean((seg * self.beat_gain[None, :, None]) ** 2, axis=1))
         lo = max(self.mis.segment_sample(fid.qrs_off_ms + 60.0, self.lag_ms), 0)
+        rms = _scaled_rms(seg, self.beat_gain)
         bounds = np.array([t_wave_bounds(r, fs, lo, len(r) - 1) for r in rms], dtype=float)  # (b, 2)
         peak, end = (self.mis.measured_ms(bounds[:, k], self.lag_ms) for k in (0, 1))
-        return FEATURE_WEIGHT * (((peak - fid.t_peak_ms) / FEATURE_SCALE_MS) ** 2
-                                 + ((end - fid.t_end_ms) / FEATURE_SCALE_MS) ** 2)
+        return _interval_terms(peak - fid.t_peak_ms, end - fid.t_end_ms)
 
     def segments(self, xs: np.ndarray, fidelity: str = "fine") -> np.ndarray:
         ps = [self.space.to_params(x, self.base) for x in np.atleast_2d(xs)]
@@ -614,8 +624,7 @@ class _PProblem:
     def _cost(self, seg: np.ndarray, av: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
         """The interval terms (b, K) of simulated P segments ``seg`` (b, L, n) at lags (K,) ms."""
         fs = self.target.fs
-        rms = np.sqrt(np.mean((seg * self.beat_gain[None, :, None]) ** 2, axis=1))
-        bounds = np.array([wave_bounds(r, fs) for r in rms], dtype=float)  # (b, 3) samples
+        bounds = np.array([wave_bounds(r, fs) for r in _scaled_rms(seg, self.beat_gain)], dtype=float)  # (b, 3)
         dur = (bounds[:, 2] - bounds[:, 0]) * 1000.0 / fs
         lo, hi = SPECS["av_delay"].low, SPECS["av_delay"].high
 
@@ -624,8 +633,7 @@ class _PProblem:
             shift = np.clip(lags_ms[None] - self.lag_ms, -P_SHIFT_MS, P_SHIFT_MS)
             lag = self.lag_ms + np.clip(av[:, None] + shift, lo, hi) - av[:, None]
             on = self.mis.measured_ms(bounds[:, :1], lag)
-            return FEATURE_WEIGHT * (((on - self.p_on_ms) / FEATURE_SCALE_MS) ** 2
-                                     + ((dur[:, None] - self.p_ms) / FEATURE_SCALE_MS) ** 2)
+            return _interval_terms(on - self.p_on_ms, dur[:, None] - self.p_ms)
 
         return cost
 

@@ -666,11 +666,17 @@ def wave_bounds(rms: np.ndarray, fs: float) -> tuple[int, int, int]:
     one is."""
     rms = np.asarray(rms, dtype=float)
     peak = int(np.argmax(rms))
+    on, off = _p_edges(rms, peak, 0, len(rms) - 1, fs)
+    return on, peak, off
+
+
+def _p_edges(rms: np.ndarray, peak: int, lo: int, hi: int, fs: float) -> tuple[int, int]:
+    """(onset, offset) samples of the P wave peaking at ``peak`` on ``rms``, searched in [lo, hi]:
+    the trapezium method on both sides (20 ms past the half maximum, 80 ms spans)."""
     smp = lambda ms: int(round(ms * fs / 1000.0))  # noqa: E731
     drms = np.gradient(rms)
-    off = _trapezium_end(rms, drms, peak, len(rms) - 1, smp(20), smp(80))
-    on = _trapezium_start(rms, drms, peak, 0, smp(20), smp(80))
-    return on, peak, off
+    return (_trapezium_start(rms, drms, peak, lo, smp(20), smp(80)),
+            _trapezium_end(rms, drms, peak, hi, smp(20), smp(80)))
 
 
 def _find_p(
@@ -701,9 +707,7 @@ def _find_p(
         return None
     if min(seg[:k].min(), seg[k:].min()) > floor + 0.5 * amp:
         return None
-    drms = np.gradient(rms)
-    p_off = _trapezium_end(rms, drms, peak, hi, smp(20), smp(80))
-    p_on = _trapezium_start(rms, drms, peak, lo, smp(20), smp(80))
+    p_on, p_off = _p_edges(rms, peak, lo, hi, fs)
     if not (lo <= p_on < peak < p_off <= hi) or (p_off - p_on) < smp(40):
         return None
     # the individual beats must agree on it (AF fibrillatory waves average out and do not)
